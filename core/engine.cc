@@ -1,0 +1,1269 @@
+#include "core/engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "core/best_available.h"
+#include "shm/check.h"
+#include "shm/ticket_slot.h"
+
+// Crash consistency
+// -----------------
+// Every mutation is a sequence of atomic steps on the mapped table; a process crash can stop it
+// between any two. recover() repairs each cut point:
+//  - hold:    taken bits -> owners -> control ACTIVE. Cut before ACTIVE: seats with no active
+//             owner are "orphan locks" and get freed.
+//  - release / expiry: control RELEASING -> owners cleared -> taken bits cleared -> control
+//             RELEASED/EXPIRED -> slot freed. Cut anywhere: the slot is ended and freed, orphan
+//             seats freed.
+//  - confirm / buy: (control CONFIRMING) -> tickets written -> intent COMMITTING -> sold bits ->
+//             owners cleared -> idempotency DONE -> control CONFIRMED -> slot freed -> intent
+//             idle. Cut before the intent: the sale never happened (a CONFIRMING hold goes back
+//             to ACTIVE, the tickets are unreachable without their sold bit). Cut after: the
+//             intent is rolled forward, so a sale is all of its seats or none.
+//  - void:    ticket VOIDED (under its seqlock) -> sold bit cleared -> taken bit cleared. Cut
+//             inside the seqlock: the ticket stays valid. Cut after: the void is finished.
+// The reply to a client is sent after the operation returns, so anything recover() rolls back
+// was never acknowledged.
+
+namespace boxoffice {
+
+using shm::EventSlot;
+using shm::EventState;
+using shm::HoldControl;
+using shm::HoldSlot;
+using shm::HoldState;
+using shm::TicketRecord;
+using shm::TicketStatus;
+using shm::Word;
+using nlohmann::json;
+
+namespace {
+
+constexpr uint32_t kHoldVersionMask = (1u << shm::kHoldVersionBits) - 1;
+constexpr int kBestAttemptsMax = 16;   // hold_best retries when chosen seats go under us
+
+uint64_t wheel_key(uint32_t hold_index, uint32_t version) {
+  return (uint64_t{hold_index} << shm::kHoldVersionBits) | version;
+}
+
+// Single-writer counter bump: the line belongs to the calling worker.
+void bump(std::atomic<int64_t>& counter, int64_t delta) {
+  counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
+
+bool valid_event_id(std::string_view id) {
+  if (id.empty() || id.size() > shm::kEventIdBytesMax) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+uint64_t id_hash(std::string_view id) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : id) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
+  return h ^ (h >> 29);
+}
+
+const Status kHoldNotFound(ErrorCode::kHoldNotFound, "no such hold");
+const Status kHoldGone(ErrorCode::kHoldNotFound, "hold was released");
+const Status kHoldConfirmed(ErrorCode::kHoldNotFound, "hold was already confirmed");
+const Status kHoldExpired(ErrorCode::kHoldExpired, "hold expired");
+const Status kHoldBusy(ErrorCode::kBusy, "hold is being changed by another request");
+
+}  // namespace
+
+struct Engine::EventRuntime {
+  uint32_t index = 0;
+  EventSlot* slot = nullptr;
+  Layout layout;
+  std::string name;
+  Word* taken = nullptr;
+  Word* sold = nullptr;
+  std::atomic<uint32_t>* owners = nullptr;
+  shm::TicketSlot* tickets = nullptr;
+  shm::WorkerCounters* counters = nullptr;
+
+  EventState state() const {
+    return static_cast<EventState>(slot->state.load(std::memory_order_acquire));
+  }
+  int64_t price_of(uint32_t seat_index) const {
+    return layout.locate(seat_index).zone->price_cents;
+  }
+};
+
+std::string_view event_state_name(EventState state) {
+  switch (state) {
+    case EventState::kOpen: return "open";
+    case EventState::kPaused: return "paused";
+    case EventState::kClosed: return "closed";
+    case EventState::kCreating: return "creating";
+    case EventState::kAbsent: return "absent";
+  }
+  return "unknown";
+}
+
+bool parse_event_state(std::string_view name, EventState* state) {
+  for (EventState s : {EventState::kOpen, EventState::kPaused, EventState::kClosed}) {
+    if (name == event_state_name(s)) {
+      *state = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string RecoveryReport::to_string() const {
+  return "events=" + std::to_string(events) + " holds_active=" + std::to_string(holds_active) +
+         " holds_expired=" + std::to_string(holds_expired) +
+         " intents_rolled_forward=" + std::to_string(intents_rolled_forward) +
+         " transitions_finished=" + std::to_string(transitions_finished) +
+         " seats_unlocked=" + std::to_string(seats_unlocked) +
+         " idempotency_abandoned=" + std::to_string(idempotency_abandoned);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up and events
+
+Engine::Engine(shm::SeatTable* table, const EngineOptions& options)
+    : table_(table), options_(options), idempotency_(table) {
+  const uint32_t events_max = table->geometry().events_max;
+  events_.reset(new std::atomic<EventRuntime*>[events_max]);
+  for (uint32_t i = 0; i < events_max; ++i) events_[i].store(nullptr, std::memory_order_relaxed);
+  id_index_size_ = 1;
+  while (id_index_size_ < 2 * events_max) id_index_size_ <<= 1;
+  id_index_.reset(new std::atomic<uint32_t>[id_index_size_]);
+  for (uint32_t i = 0; i < id_index_size_; ++i) id_index_[i].store(0, std::memory_order_relaxed);
+}
+
+Engine::~Engine() {
+  for (uint32_t i = 0; i < table_->geometry().events_max; ++i) delete events_[i].load();
+}
+
+std::unique_ptr<Engine> Engine::open(shm::SeatTable* table, const EngineOptions& options,
+                                     std::string* error) {
+  if (options.seats_per_request_max == 0 ||
+      options.seats_per_request_max > shm::kSeatsPerHoldMax) {
+    *error = "seats_per_request_max must be in 1.." + std::to_string(shm::kSeatsPerHoldMax);
+    return nullptr;
+  }
+  if (options.hold_ttl_ms_default <= 0 || options.hold_ttl_ms_default > options.hold_ttl_ms_max ||
+      options.hold_ttl_ms_max > options.hold_lifetime_ms_max ||
+      options.hold_lifetime_ms_max >= (int64_t{1} << 32)) {
+    *error = "hold TTLs must satisfy 0 < default <= max <= lifetime max < 2^32 ms";
+    return nullptr;
+  }
+  std::unique_ptr<Engine> engine(new Engine(table, options));
+  for (uint32_t i = 0; i < table->events_used(); ++i) {
+    const auto state = static_cast<EventState>(table->event(i).state.load());
+    if (state == EventState::kAbsent || state == EventState::kCreating) continue;
+    if (Status s = engine->load_event(i); !s.is_ok()) {
+      *error = "seat table " + table->path() + ": event " + std::to_string(i) +
+               " cannot be loaded (" + s.to_string() + ")";
+      return nullptr;
+    }
+  }
+  engine->event_count_.store(table->events_used(), std::memory_order_release);
+  return engine;
+}
+
+Status Engine::load_event(uint32_t event_index) {
+  EventSlot& slot = table_->event(event_index);
+  auto runtime = std::make_unique<EventRuntime>();
+  runtime->index = event_index;
+  runtime->slot = &slot;
+  const std::string_view stored(table_->layout(slot), slot.layout_bytes);
+  json document = json::parse(stored, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded() || !document.is_object() || !document.contains("layout")) {
+    return Status(ErrorCode::kInternal, "stored event document is not valid");
+  }
+  LayoutLimits unlimited;  // the layout was checked against the limits when it was created
+  unlimited.seats_max = UINT32_MAX;
+  unlimited.zones_max = unlimited.rows_per_zone_max = unlimited.seats_per_row_max = UINT32_MAX;
+  unlimited.label_bytes_max = unlimited.name_bytes_max = UINT32_MAX;
+  if (Status s = Layout::from_document(document["layout"], unlimited, &runtime->layout);
+      !s.is_ok()) {
+    return s;
+  }
+  if (runtime->layout.seat_count() != slot.seat_count) {
+    return Status(ErrorCode::kInternal, "stored layout seat count differs from the table's");
+  }
+  if (auto it = document.find("name"); it != document.end() && it->is_string()) {
+    runtime->name = it->get<std::string>();
+  }
+  runtime->taken = table_->taken(slot);
+  runtime->sold = table_->sold(slot);
+  runtime->owners = table_->owners(slot);
+  runtime->tickets = table_->tickets(slot);
+  runtime->counters = table_->counters(slot);
+  events_[event_index].store(runtime.release(), std::memory_order_release);
+  register_id(event_index);
+  return Status::ok();
+}
+
+void Engine::register_id(uint32_t event_index) {
+  const EventSlot& slot = table_->event(event_index);
+  const std::string_view id(slot.id, slot.id_bytes);
+  for (uint32_t probe = 0;; ++probe) {
+    BOXOFFICE_ASSERT(probe < id_index_size_);
+    auto& entry = id_index_[(id_hash(id) + probe) & (id_index_size_ - 1)];
+    if (entry.load(std::memory_order_relaxed) == 0) {
+      entry.store(event_index + 1, std::memory_order_release);
+      return;
+    }
+  }
+}
+
+bool Engine::find_event(std::string_view event_id, uint32_t* event_index) const {
+  for (uint32_t probe = 0; probe < id_index_size_; ++probe) {
+    const uint32_t found =
+        id_index_[(id_hash(event_id) + probe) & (id_index_size_ - 1)].load(std::memory_order_acquire);
+    if (found == 0) return false;
+    const EventSlot& slot = table_->event(found - 1);
+    if (std::string_view(slot.id, slot.id_bytes) == event_id) {
+      *event_index = found - 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+Status Engine::create_event(std::string_view document_json, int64_t now_ms,
+                            uint32_t* event_index) {
+  if (document_json.size() > options_.layout.document_bytes_max + 4096u) {
+    return Status(ErrorCode::kLimitExceeded, "event document too large");
+  }
+  bool too_deep = false;
+  const int depth_max = static_cast<int>(options_.layout.nesting_depth_max) + 1;
+  json document = json::parse(
+      document_json.begin(), document_json.end(),
+      [&](int depth, json::parse_event_t, json&) {
+        too_deep = too_deep || depth > depth_max;
+        return !too_deep;
+      },
+      /*allow_exceptions=*/false);
+  if (too_deep) return Status(ErrorCode::kLimitExceeded, "event document nested too deeply");
+  if (document.is_discarded()) return Status(ErrorCode::kBadRequest, "event document is not valid JSON");
+  return create_event(document, now_ms, event_index);
+}
+
+Status Engine::create_event(const json& document, int64_t now_ms, uint32_t* event_index) {
+  if (!document.is_object()) return Status(ErrorCode::kBadRequest, "event document must be an object");
+  for (const auto& item : document.items()) {
+    if (item.key() != "id" && item.key() != "name" && item.key() != "state" &&
+        item.key() != "layout") {
+      return Status(ErrorCode::kBadRequest, "event: unknown key \"" + item.key() + "\"");
+    }
+  }
+  auto id_it = document.find("id");
+  if (id_it == document.end() || !id_it->is_string() ||
+      !valid_event_id(id_it->get_ref<const std::string&>())) {
+    return Status(ErrorCode::kBadRequest,
+                  "event.id must be 1..64 characters of A-Z a-z 0-9 - _ . :");
+  }
+  const std::string& id = id_it->get_ref<const std::string&>();
+  std::string name;
+  if (auto it = document.find("name"); it != document.end()) {
+    if (!it->is_string() || it->get_ref<const std::string&>().size() > options_.layout.name_bytes_max) {
+      return Status(ErrorCode::kBadRequest, "event.name must be a string of at most " +
+                                                std::to_string(options_.layout.name_bytes_max) +
+                                                " bytes");
+    }
+    name = it->get<std::string>();
+  }
+  EventState state = EventState::kOpen;
+  if (auto it = document.find("state"); it != document.end()) {
+    if (!it->is_string() || !parse_event_state(it->get_ref<const std::string&>(), &state)) {
+      return Status(ErrorCode::kBadRequest, "event.state must be \"open\", \"paused\" or \"closed\"");
+    }
+  }
+  auto layout_it = document.find("layout");
+  if (layout_it == document.end()) return Status(ErrorCode::kBadRequest, "event: missing \"layout\"");
+  Layout layout;
+  if (Status s = Layout::from_document(*layout_it, options_.layout, &layout); !s.is_ok()) return s;
+
+  json stored = {{"id", id}, {"layout", json::parse(layout.canonical_json())}};
+  if (!name.empty()) stored["name"] = name;
+  const std::string stored_text = stored.dump();
+
+  std::lock_guard<std::mutex> lock(create_mutex_);
+  uint32_t existing;
+  if (find_event(id, &existing)) {
+    return Status(ErrorCode::kBadRequest, "event \"" + id + "\" already exists");
+  }
+  std::string error;
+  EventSlot* slot = table_->allocate_event(layout.seat_count(), stored_text.size(), &error);
+  if (slot == nullptr) return Status(ErrorCode::kLimitExceeded, error);
+  const uint32_t index = static_cast<uint32_t>(slot - &table_->event(0));
+  slot->id_bytes = static_cast<uint32_t>(id.size());
+  std::memcpy(slot->id, id.data(), id.size());
+  slot->venue_bytes = static_cast<uint32_t>(layout.venue().size());
+  std::memcpy(slot->venue, layout.venue().data(), layout.venue().size());
+  slot->created_at_ms = now_ms;
+  std::memcpy(table_->layout(*slot), stored_text.data(), stored_text.size());
+  slot->state.store(static_cast<uint32_t>(state), std::memory_order_release);
+  if (Status s = load_event(index); !s.is_ok()) return s;
+  event_count_.store(index + 1, std::memory_order_release);
+  *event_index = index;
+  return Status::ok();
+}
+
+Status Engine::set_event_state(uint32_t event_index, EventState state) {
+  const EventRuntime* event = runtime(event_index);
+  if (event == nullptr) return Status(ErrorCode::kNotFound, "no such event");
+  if (state != EventState::kOpen && state != EventState::kPaused && state != EventState::kClosed) {
+    return Status(ErrorCode::kBadRequest, "events can be opened, paused or closed");
+  }
+  std::lock_guard<std::mutex> lock(create_mutex_);
+  if (event->state() == EventState::kClosed && state != EventState::kClosed) {
+    return Status(ErrorCode::kEventClosed, "a closed event cannot be reopened");
+  }
+  event->slot->state.store(static_cast<uint32_t>(state), std::memory_order_release);
+  return Status::ok();
+}
+
+const Engine::EventRuntime* Engine::runtime(uint32_t event_index) const {
+  if (event_index >= table_->geometry().events_max) return nullptr;
+  return events_[event_index].load(std::memory_order_acquire);
+}
+
+uint32_t Engine::event_count() const { return event_count_.load(std::memory_order_acquire); }
+bool Engine::event_exists(uint32_t event_index) const { return runtime(event_index) != nullptr; }
+
+std::string_view Engine::event_id(uint32_t event_index) const {
+  const EventSlot& slot = *runtime(event_index)->slot;
+  return {slot.id, slot.id_bytes};
+}
+std::string_view Engine::event_venue(uint32_t event_index) const {
+  const EventSlot& slot = *runtime(event_index)->slot;
+  return {slot.venue, slot.venue_bytes};
+}
+EventState Engine::event_state(uint32_t event_index) const {
+  return runtime(event_index)->state();
+}
+int64_t Engine::event_created_at_ms(uint32_t event_index) const {
+  return runtime(event_index)->slot->created_at_ms;
+}
+const Layout& Engine::layout(uint32_t event_index) const {
+  return runtime(event_index)->layout;
+}
+
+EventCounts Engine::counts(uint32_t event_index) const {
+  const EventRuntime* event = runtime(event_index);
+  BOXOFFICE_ASSERT(event != nullptr);
+  EventCounts total;
+  total.seats_total = event->layout.seat_count();
+  for (uint32_t w = 0; w < table_->geometry().workers_max; ++w) {
+    const shm::WorkerCounters& c = event->counters[w];
+    total.seats_held += c.seats_held.load(std::memory_order_relaxed);
+    total.seats_sold += c.seats_sold.load(std::memory_order_relaxed);
+    total.revenue_cents += c.revenue_cents.load(std::memory_order_relaxed);
+    total.holds_created += c.holds_created.load(std::memory_order_relaxed);
+    total.holds_expired += c.holds_expired.load(std::memory_order_relaxed);
+    total.holds_released += c.holds_released.load(std::memory_order_relaxed);
+    total.tickets_voided += c.tickets_voided.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+ZoneAvailability Engine::availability(uint32_t event_index, int64_t zone_id) const {
+  ZoneAvailability a;
+  const EventRuntime* event = runtime(event_index);
+  const Zone* zone = event == nullptr ? nullptr : event->layout.zone_by_id(zone_id);
+  if (zone == nullptr) return a;
+  const uint32_t end = zone->first_seat + zone->seat_count;
+  a.zone_id = zone_id;
+  a.seats_total = zone->seat_count;
+  a.seats_sold = shm::count_bits(event->sold, zone->first_seat, end);
+  const uint32_t taken = shm::count_bits(event->taken, zone->first_seat, end);
+  // Two separate snapshots: clamp so a sale between them never shows negative holds.
+  a.seats_held = taken > a.seats_sold ? taken - a.seats_sold : 0;
+  a.seats_free = zone->seat_count - std::min(zone->seat_count, a.seats_held + a.seats_sold);
+  return a;
+}
+
+Status Engine::free_bitmap(uint32_t event_index, int64_t zone_id, std::vector<uint8_t>* out) const {
+  const EventRuntime* event = runtime(event_index);
+  if (event == nullptr) return Status(ErrorCode::kNotFound, "no such event");
+  const Zone* zone = event->layout.zone_by_id(zone_id);
+  if (zone == nullptr) return Status(ErrorCode::kNotFound, "no such zone");
+  out->assign((zone->seat_count + 7) / 8, 0);
+  shm::copy_free_bits(event->taken, zone->first_seat, zone->first_seat + zone->seat_count, *out);
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Holds
+
+int64_t Engine::rel_ms(int64_t absolute_ms) const {
+  const int64_t rel = absolute_ms - table_->epoch_ms();
+  BOXOFFICE_ASSERT(rel >= 0 && rel < (int64_t{1} << HoldControl::kExpiresBits));
+  return rel;
+}
+int64_t Engine::abs_ms(uint64_t relative_ms) const {
+  return table_->epoch_ms() + static_cast<int64_t>(relative_ms);
+}
+
+Status Engine::check_seats(const EventRuntime& event, std::span<const uint32_t> seats,
+                           SeatList* sorted) const {
+  if (seats.empty()) return Status(ErrorCode::kBadRequest, "no seats given");
+  if (seats.size() > options_.seats_per_request_max) {
+    return Status(ErrorCode::kLimitExceeded, "too many seats in one request");
+  }
+  sorted->count = static_cast<uint32_t>(seats.size());
+  std::copy(seats.begin(), seats.end(), sorted->seats.begin());
+  std::sort(sorted->seats.begin(), sorted->seats.begin() + sorted->count);
+  for (uint32_t i = 0; i < sorted->count; ++i) {
+    if (sorted->seats[i] >= event.layout.seat_count()) {
+      return Status(ErrorCode::kBadRequest, "seat index out of range");
+    }
+    if (i > 0 && sorted->seats[i] == sorted->seats[i - 1]) {
+      return Status(ErrorCode::kBadRequest, "seat given twice");
+    }
+  }
+  return Status::ok();
+}
+
+static Status check_ttl(int64_t ttl_ms, const EngineOptions& options, int64_t* effective) {
+  if (ttl_ms < 0) return Status(ErrorCode::kBadRequest, "ttl_ms must not be negative");
+  if (ttl_ms > options.hold_ttl_ms_max) {
+    return Status(ErrorCode::kLimitExceeded, "ttl_ms above the configured maximum");
+  }
+  *effective = ttl_ms == 0 ? options.hold_ttl_ms_default : ttl_ms;
+  return Status::ok();
+}
+
+HoldOutcome Engine::hold(WorkerContext& worker, uint32_t event_index,
+                         std::span<const uint32_t> seats, int64_t ttl_ms, int64_t now_ms) {
+  HoldOutcome outcome;
+  const EventRuntime* event = runtime(event_index);
+  if (event == nullptr) {
+    outcome.status = Status(ErrorCode::kNotFound, "no such event");
+    return outcome;
+  }
+  if (event->state() != EventState::kOpen) {
+    outcome.status = Status(ErrorCode::kEventClosed, "event is not open for sale");
+    return outcome;
+  }
+  SeatList sorted;
+  if (outcome.status = check_seats(*event, seats, &sorted); !outcome.status.is_ok()) return outcome;
+  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok()) return outcome;
+  const shm::AcquireResult acquired =
+      shm::acquire_seats(event->taken, sorted.span(), outcome.seats.seats);
+  if (!acquired.acquired) {
+    outcome.seats.count = acquired.conflict_count;
+    outcome.status = Status(ErrorCode::kSeatTaken, "seats are taken");
+    return outcome;
+  }
+  return make_hold(worker, *event, sorted, ttl_ms, now_ms);
+}
+
+HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
+                              const SeatList& seats, int64_t ttl_ms, int64_t now_ms) {
+  HoldOutcome outcome;
+  const int64_t slot_index = table_->allocate_hold(worker.hold_hint());
+  if (slot_index < 0) {
+    shm::release_seats(event.taken, seats.span());
+    outcome.status = Status(ErrorCode::kBusy, "hold table full");
+    return outcome;
+  }
+  const auto hold_index = static_cast<uint32_t>(slot_index);
+  worker.hold_hint() = hold_index + 1;
+  HoldSlot& slot = table_->hold(hold_index);
+  const HoldControl previous = HoldControl::decode(slot.control.load(std::memory_order_acquire));
+  BOXOFFICE_ASSERT(previous.state != HoldState::kActive &&
+                   previous.state != HoldState::kConfirming &&
+                   previous.state != HoldState::kReleasing);
+  const uint32_t version = (previous.version + 1) & kHoldVersionMask;
+  const uint64_t secret = worker.random().next();
+  const int64_t expires_at_ms = now_ms + ttl_ms;
+
+  slot.secret.store(secret, std::memory_order_relaxed);
+  slot.event_index.store(event.index, std::memory_order_relaxed);
+  slot.seat_count.store(seats.count, std::memory_order_relaxed);
+  slot.created_at_ms.store(now_ms, std::memory_order_relaxed);
+  for (uint32_t i = 0; i < seats.count; ++i) {
+    slot.seats[i].store(seats.seats[i], std::memory_order_relaxed);
+    event.owners[seats.seats[i]].store(hold_index + 1, std::memory_order_relaxed);
+  }
+  // Publishes everything above to whoever loads the control word with acquire.
+  slot.control.store(
+      HoldControl{version, HoldState::kActive, static_cast<uint64_t>(rel_ms(expires_at_ms))}.encode(),
+      std::memory_order_release);
+
+  shm::WorkerCounters& counters = event.counters[worker.index()];
+  bump(counters.seats_held, seats.count);
+  bump(counters.holds_created, 1);
+  // A full wheel only delays expiry until confirm/extend/hold_info look at the hold, which all
+  // check the deadline themselves; the wheel is sized for every hold slot, so this is rare.
+  (void)worker.wheel().schedule(wheel_key(hold_index, version), expires_at_ms);
+
+  outcome.token = HoldToken::make(hold_index, version, secret);
+  outcome.event_index = event.index;
+  outcome.expires_at_ms = expires_at_ms;
+  outcome.seats = seats;
+  for (uint32_t i = 0; i < seats.count; ++i) outcome.total_cents += event.price_of(seats.seats[i]);
+  return outcome;
+}
+
+HoldOutcome Engine::hold_best(WorkerContext& worker, uint32_t event_index, int64_t zone_id,
+                              uint32_t count, int64_t ttl_ms, int64_t now_ms) {
+  HoldOutcome outcome;
+  const EventRuntime* event = runtime(event_index);
+  if (event == nullptr) {
+    outcome.status = Status(ErrorCode::kNotFound, "no such event");
+    return outcome;
+  }
+  const Zone* zone = event->layout.zone_by_id(zone_id);
+  if (zone == nullptr) {
+    outcome.status = Status(ErrorCode::kNotFound, "no such zone");
+    return outcome;
+  }
+  if (count == 0) {
+    outcome.status = Status(ErrorCode::kBadRequest, "count must be at least 1");
+    return outcome;
+  }
+  if (count > options_.seats_per_request_max) {
+    outcome.status = Status(ErrorCode::kLimitExceeded, "too many seats in one request");
+    return outcome;
+  }
+  if (event->state() != EventState::kOpen) {
+    outcome.status = Status(ErrorCode::kEventClosed, "event is not open for sale");
+    return outcome;
+  }
+  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok()) return outcome;
+
+  SeatList chosen;
+  chosen.count = count;
+  if (zone->general_admission) {
+    // Any places will do; start at a random word so concurrent buyers rarely collide.
+    const uint32_t end = zone->first_seat + zone->seat_count;
+    const uint32_t hint =
+        zone->first_seat + static_cast<uint32_t>(worker.random().next() % zone->seat_count);
+    for (uint32_t i = 0; i < count; ++i) {
+      const int64_t bit = shm::acquire_any_bit(event->taken, zone->first_seat, end, hint);
+      if (bit < 0) {
+        std::sort(chosen.seats.begin(), chosen.seats.begin() + i);
+        shm::release_seats(event->taken, {chosen.seats.data(), i});
+        outcome.status = Status(ErrorCode::kSeatTaken, "not enough free places in the zone");
+        return outcome;
+      }
+      chosen.seats[i] = static_cast<uint32_t>(bit);
+    }
+    std::sort(chosen.seats.begin(), chosen.seats.begin() + count);
+    return make_hold(worker, *event, chosen, ttl_ms, now_ms);
+  }
+
+  const std::vector<Row>& rows = event->layout.rows();
+  for (int attempt = 0; attempt < kBestAttemptsMax; ++attempt) {
+    // Front to back: the first row with an orphan-free block wins; remember the first block
+    // that leaves an orphan in case no row has a clean one.
+    RowPick pick;
+    for (uint32_t r = zone->first_row; r < zone->first_row + zone->row_count; ++r) {
+      const RowPick candidate = pick_in_row(event->taken, rows[r].first_seat, rows[r].seat_count, count);
+      if (!candidate.found) continue;
+      if (!candidate.leaves_orphan) {
+        pick = candidate;
+        break;
+      }
+      if (!pick.found) pick = candidate;
+    }
+    if (!pick.found) {
+      outcome.status = Status(ErrorCode::kSeatTaken, "no block of that many adjacent free seats");
+      return outcome;
+    }
+    for (uint32_t i = 0; i < count; ++i) chosen.seats[i] = pick.first_seat + i;
+    uint32_t ignored[1];
+    if (shm::acquire_seats(event->taken, chosen.span(), ignored).acquired) {
+      return make_hold(worker, *event, chosen, ttl_ms, now_ms);
+    }
+    // Someone took part of the block between our look and our CAS: look again.
+  }
+  outcome.status = Status(ErrorCode::kBusy, "seats keep changing; retry");
+  return outcome;
+}
+
+void Engine::end_hold(WorkerContext& worker, uint32_t hold_index, HoldControl control,
+                      HoldEnd end) {
+  HoldSlot& slot = table_->hold(hold_index);
+  BOXOFFICE_ASSERT(control.state == HoldState::kReleasing);
+  const EventRuntime* event = runtime(slot.event_index.load(std::memory_order_relaxed));
+  BOXOFFICE_ASSERT(event != nullptr);
+  SeatList seats;
+  seats.count = slot.seat_count.load(std::memory_order_relaxed);
+  BOXOFFICE_ASSERT(seats.count > 0 && seats.count <= shm::kSeatsPerHoldMax);
+  for (uint32_t i = 0; i < seats.count; ++i) {
+    seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
+    BOXOFFICE_ASSERT(event->owners[seats.seats[i]].load(std::memory_order_relaxed) == hold_index + 1);
+    event->owners[seats.seats[i]].store(0, std::memory_order_relaxed);
+  }
+  shm::release_seats(event->taken, seats.span());
+  shm::WorkerCounters& counters = event->counters[worker.index()];
+  bump(counters.seats_held, -static_cast<int64_t>(seats.count));
+  bump(end == HoldEnd::kExpired ? counters.holds_expired : counters.holds_released, 1);
+  control.state = end == HoldEnd::kExpired ? HoldState::kExpired : HoldState::kReleased;
+  slot.control.store(control.encode(), std::memory_order_release);
+  table_->free_hold(hold_index);
+}
+
+bool Engine::try_expire(WorkerContext& worker, uint32_t hold_index, uint32_t version,
+                        int64_t now_ms) {
+  HoldSlot& slot = table_->hold(hold_index);
+  uint64_t word = slot.control.load(std::memory_order_acquire);
+  for (;;) {
+    HoldControl control = HoldControl::decode(word);
+    if (control.version != version || control.state != HoldState::kActive) return false;
+    if (abs_ms(control.expires_at_rel_ms) > now_ms) return false;
+    control.state = HoldState::kReleasing;
+    if (slot.control.compare_exchange_weak(word, control.encode(), std::memory_order_acquire,
+                                           std::memory_order_acquire)) {
+      end_hold(worker, hold_index, control, HoldEnd::kExpired);
+      return true;
+    }
+  }
+}
+
+uint32_t Engine::expire_due(WorkerContext& worker, int64_t now_ms) {
+  uint32_t expired = 0;
+  worker.wheel().advance(now_ms, [&](uint64_t key, int64_t) {
+    const auto hold_index = static_cast<uint32_t>(key >> shm::kHoldVersionBits);
+    const auto version = static_cast<uint32_t>(key & kHoldVersionMask);
+    const HoldControl control =
+        HoldControl::decode(table_->hold(hold_index).control.load(std::memory_order_acquire));
+    if (control.version != version || control.state != HoldState::kActive) return;  // ended
+    const int64_t deadline = abs_ms(control.expires_at_rel_ms);
+    if (deadline > now_ms) {
+      (void)worker.wheel().schedule(key, deadline);  // extended since it was scheduled
+    } else if (try_expire(worker, hold_index, version, now_ms)) {
+      ++expired;
+    }
+  });
+  return expired;
+}
+
+namespace {
+
+// Checks `token` against the slot's control word. On success the hold is the token's and
+// `word`/`control` describe it.
+Status check_token(const HoldSlot& slot, HoldToken token, uint64_t* word, HoldControl* control) {
+  *word = slot.control.load(std::memory_order_acquire);
+  *control = HoldControl::decode(*word);
+  if (control->version != token.version() || control->state == HoldState::kFree ||
+      slot.secret.load(std::memory_order_relaxed) != token.secret()) {
+    return kHoldNotFound;
+  }
+  switch (control->state) {
+    case HoldState::kActive: return Status::ok();
+    case HoldState::kConfirming:
+    case HoldState::kReleasing: return kHoldBusy;
+    case HoldState::kConfirmed: return kHoldConfirmed;
+    case HoldState::kReleased: return kHoldGone;
+    case HoldState::kExpired: return kHoldExpired;
+    case HoldState::kFree: break;
+  }
+  return kHoldNotFound;
+}
+
+}  // namespace
+
+HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_ms,
+                           int64_t now_ms) {
+  HoldOutcome outcome;
+  if (token.hold_index() >= table_->geometry().holds_max) {
+    outcome.status = kHoldNotFound;
+    return outcome;
+  }
+  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok()) return outcome;
+  HoldSlot& slot = table_->hold(token.hold_index());
+  for (;;) {
+    uint64_t word;
+    HoldControl control;
+    if (outcome.status = check_token(slot, token, &word, &control); !outcome.status.is_ok()) {
+      return outcome;
+    }
+    if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
+      try_expire(worker, token.hold_index(), token.version(), now_ms);
+      outcome.status = kHoldExpired;
+      return outcome;
+    }
+    const int64_t lifetime_end_ms =
+        slot.created_at_ms.load(std::memory_order_relaxed) + options_.hold_lifetime_ms_max;
+    const int64_t current_ms = abs_ms(control.expires_at_rel_ms);
+    const int64_t wanted_ms = std::min(now_ms + ttl_ms, lifetime_end_ms);
+    if (wanted_ms <= current_ms && now_ms + ttl_ms > current_ms) {
+      outcome.status = Status(ErrorCode::kLimitExceeded, "hold is at its maximum lifetime");
+      return outcome;
+    }
+    HoldControl updated = control;
+    updated.expires_at_rel_ms = static_cast<uint64_t>(rel_ms(std::max(wanted_ms, current_ms)));
+    if (slot.control.compare_exchange_weak(word, updated.encode(), std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+      // The hold's wheel entry (on whichever worker made it) re-arms itself when it fires early.
+      outcome.token = token;
+      outcome.event_index = slot.event_index.load(std::memory_order_relaxed);
+      outcome.expires_at_ms = abs_ms(updated.expires_at_rel_ms);
+      const EventRuntime* event = runtime(outcome.event_index);
+      outcome.seats.count = slot.seat_count.load(std::memory_order_relaxed);
+      for (uint32_t i = 0; i < outcome.seats.count; ++i) {
+        outcome.seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
+        outcome.total_cents += event->price_of(outcome.seats.seats[i]);
+      }
+      return outcome;
+    }
+  }
+}
+
+Status Engine::release(WorkerContext& worker, HoldToken token, int64_t now_ms) {
+  if (token.hold_index() >= table_->geometry().holds_max) return kHoldNotFound;
+  HoldSlot& slot = table_->hold(token.hold_index());
+  for (;;) {
+    uint64_t word;
+    HoldControl control;
+    if (Status s = check_token(slot, token, &word, &control); !s.is_ok()) return s;
+    HoldControl releasing = control;
+    releasing.state = HoldState::kReleasing;
+    if (slot.control.compare_exchange_weak(word, releasing.encode(), std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+      const bool expired = abs_ms(control.expires_at_rel_ms) <= now_ms;
+      end_hold(worker, token.hold_index(), releasing, expired ? HoldEnd::kExpired : HoldEnd::kReleased);
+      return Status::ok();
+    }
+  }
+}
+
+HoldOutcome Engine::hold_info(HoldToken token, int64_t now_ms) const {
+  HoldOutcome outcome;
+  if (token.hold_index() >= table_->geometry().holds_max) {
+    outcome.status = kHoldNotFound;
+    return outcome;
+  }
+  HoldSlot& slot = table_->hold(token.hold_index());
+  uint64_t word;
+  HoldControl control;
+  if (outcome.status = check_token(slot, token, &word, &control); !outcome.status.is_ok()) {
+    return outcome;
+  }
+  outcome.token = token;
+  outcome.expires_at_ms = abs_ms(control.expires_at_rel_ms);
+  if (outcome.expires_at_ms <= now_ms) {
+    outcome.status = kHoldExpired;
+    return outcome;
+  }
+  outcome.event_index = slot.event_index.load(std::memory_order_relaxed);
+  const EventRuntime* event = runtime(outcome.event_index);
+  outcome.seats.count = std::min(slot.seat_count.load(std::memory_order_relaxed), shm::kSeatsPerHoldMax);
+  for (uint32_t i = 0; i < outcome.seats.count; ++i) {
+    outcome.seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
+    if (event != nullptr && outcome.seats.seats[i] < event->layout.seat_count()) {
+      outcome.total_cents += event->price_of(outcome.seats.seats[i]);
+    }
+  }
+  // The slot may have been reused while we read: report only what the control word vouches for.
+  if (slot.control.load(std::memory_order_acquire) != word) outcome.status = kHoldBusy;
+  return outcome;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sales
+
+namespace {
+
+Status check_sale_request(const SaleRequest& request) {
+  if (request.idempotency_key.size() > shm::kIdempotencyKeyBytesMax) {
+    return Status(ErrorCode::kBadRequest, "idempotency_key longer than 64 bytes");
+  }
+  if (request.buyer_ref.size() > shm::kBuyerRefBytesMax) {
+    return Status(ErrorCode::kBadRequest, "buyer reference longer than 56 bytes");
+  }
+  return Status::ok();
+}
+
+// Outcomes a retry must see again; anything else (BUSY, a paused event) may change on retry.
+bool is_final(ErrorCode code) {
+  return code == ErrorCode::kOk || code == ErrorCode::kSeatTaken ||
+         code == ErrorCode::kHoldExpired || code == ErrorCode::kHoldNotFound;
+}
+
+}  // namespace
+
+void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
+                         uint32_t hold_index_plus_one, uint32_t idempotency_index_plus_one,
+                         const SaleRequest& request, int64_t now_ms, SaleOutcome* outcome) {
+  const uint64_t idempotency_hash =
+      request.idempotency_key.empty() ? 0 : IdempotencyTable::hash(request.idempotency_key);
+  std::array<uint64_t, shm::kSeatsPerHoldMax> nonces;
+  outcome->total_cents = 0;
+  for (uint32_t i = 0; i < seats.count; ++i) {
+    const uint32_t seat = seats.seats[i];
+    TicketRecord record = shm::lock_ticket(event.tickets[seat]);
+    BOXOFFICE_ASSERT(!shm::test_bit(event.sold, seat));
+    record.nonce = worker.random().next();
+    record.status = TicketStatus::kValid;
+    record.generation += 1;
+    record.price_cents = event.price_of(seat);
+    record.sold_at_ms = now_ms;
+    record.voided_at_ms = 0;
+    record.idempotency_hash = idempotency_hash;
+    record.buyer_bytes = static_cast<uint32_t>(request.buyer_ref.size());
+    std::memset(record.buyer, 0, sizeof record.buyer);
+    std::memcpy(record.buyer, request.buyer_ref.data(), request.buyer_ref.size());
+    shm::unlock_ticket(event.tickets[seat], record);
+    nonces[i] = record.nonce;
+    outcome->tickets[i] = TicketId::make(event.index, seat, record.nonce);
+    outcome->total_cents += record.price_cents;
+  }
+
+  // From here on the sale is decided: a crash is rolled forward from the intent.
+  shm::CommitIntent& intent = table_->intent(worker.index());
+  intent.event_index = event.index;
+  intent.hold_index_plus_one = hold_index_plus_one;
+  intent.hold_version = hold_index_plus_one == 0
+      ? 0
+      : HoldControl::decode(table_->hold(hold_index_plus_one - 1).control.load(std::memory_order_relaxed)).version;
+  intent.seat_count = seats.count;
+  std::copy(seats.seats.begin(), seats.seats.begin() + seats.count, intent.seats);
+  intent.state.store(static_cast<uint32_t>(shm::IntentState::kCommitting), std::memory_order_release);
+
+  shm::set_bits(event.sold, seats.span());
+  for (uint32_t i = 0; i < seats.count; ++i) {
+    event.owners[seats.seats[i]].store(0, std::memory_order_relaxed);
+  }
+  if (idempotency_index_plus_one != 0) {
+    idempotency_.finish(idempotency_index_plus_one - 1, event.index, 0, seats.span(),
+                        {nonces.data(), seats.count});
+    intent.pending_idempotency_plus_one.store(0, std::memory_order_relaxed);
+  }
+  shm::WorkerCounters& counters = event.counters[worker.index()];
+  bump(counters.seats_sold, seats.count);
+  bump(counters.revenue_cents, outcome->total_cents);
+  outcome->event_index = event.index;
+  outcome->seats = seats;
+}
+
+SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRequest& request,
+                            int64_t now_ms) {
+  SaleOutcome outcome;
+  if (outcome.status = check_sale_request(request); !outcome.status.is_ok()) return outcome;
+
+  // An idempotent retry is answered before looking at the hold, which has since been confirmed
+  // (or its slot reused).
+  uint32_t entry = 0;
+  bool keyed = !request.idempotency_key.empty();
+  shm::CommitIntent& intent = table_->intent(worker.index());
+  if (keyed) {
+    switch (idempotency_.claim(request.idempotency_key, now_ms, &entry)) {
+      case IdempotencyTable::Claim::kOwned:
+        intent.pending_idempotency_plus_one.store(entry + 1, std::memory_order_relaxed);
+        break;
+      case IdempotencyTable::Claim::kReplay: {
+        const shm::IdempotencyEntry& e = idempotency_.entry(entry);
+        const EventRuntime* event = runtime(e.event_index);
+        outcome.replayed = true;
+        outcome.event_index = e.event_index;
+        outcome.seats.count = e.ticket_count;
+        for (uint32_t i = 0; i < e.ticket_count; ++i) {
+          outcome.seats.seats[i] = e.seats[i];
+          if (e.error_code == 0) {
+            outcome.tickets[i] = TicketId::make(e.event_index, e.seats[i], e.nonces[i]);
+            outcome.total_cents += event->price_of(e.seats[i]);
+          }
+        }
+        if (e.error_code != 0) {
+          outcome.status = Status(static_cast<ErrorCode>(e.error_code),
+                                  "outcome of the first request with this idempotency_key");
+        }
+        return outcome;
+      }
+      case IdempotencyTable::Claim::kInProgress:
+        outcome.status = Status(ErrorCode::kBusy, "a request with this idempotency_key is running");
+        return outcome;
+      case IdempotencyTable::Claim::kFull:
+        outcome.status = Status(ErrorCode::kLimitExceeded, "idempotency table full");
+        return outcome;
+    }
+  }
+  auto finish = [&](Status status) {
+    outcome.status = std::move(status);
+    if (keyed) {
+      if (is_final(outcome.status.code())) {
+        idempotency_.finish(entry, outcome.event_index, static_cast<uint32_t>(outcome.status.code()),
+                            outcome.seats.span(), {});
+      } else {
+        idempotency_.abandon(entry);
+      }
+      intent.pending_idempotency_plus_one.store(0, std::memory_order_relaxed);
+    }
+    return outcome;
+  };
+
+  if (token.hold_index() >= table_->geometry().holds_max) return finish(kHoldNotFound);
+  const uint32_t hold_index = token.hold_index();
+  HoldSlot& slot = table_->hold(hold_index);
+  uint64_t word;
+  HoldControl control;
+  for (;;) {
+    if (Status s = check_token(slot, token, &word, &control); !s.is_ok()) return finish(std::move(s));
+    if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
+      try_expire(worker, hold_index, token.version(), now_ms);
+      return finish(kHoldExpired);
+    }
+    const EventRuntime* event = runtime(slot.event_index.load(std::memory_order_relaxed));
+    BOXOFFICE_ASSERT(event != nullptr);
+    if (event->state() != EventState::kOpen) {
+      return finish(Status(ErrorCode::kEventClosed, "event is not open for sale"));
+    }
+    HoldControl confirming = control;
+    confirming.state = HoldState::kConfirming;
+    if (slot.control.compare_exchange_weak(word, confirming.encode(), std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+      control = confirming;
+      break;
+    }
+  }
+
+  // The hold is ours: turn it into tickets.
+  const EventRuntime& event = *runtime(slot.event_index.load(std::memory_order_relaxed));
+  SeatList seats;
+  seats.count = slot.seat_count.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < seats.count; ++i) seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
+  commit_sale(worker, event, seats, hold_index + 1, keyed ? entry + 1 : 0, request, now_ms, &outcome);
+  bump(event.counters[worker.index()].seats_held, -static_cast<int64_t>(seats.count));
+  control.state = HoldState::kConfirmed;
+  slot.control.store(control.encode(), std::memory_order_release);
+  table_->free_hold(hold_index);
+  intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle), std::memory_order_release);
+  return outcome;
+}
+
+SaleOutcome Engine::buy(WorkerContext& worker, uint32_t event_index,
+                        std::span<const uint32_t> seats, const SaleRequest& request,
+                        int64_t now_ms) {
+  SaleOutcome outcome;
+  const EventRuntime* event = runtime(event_index);
+  if (event == nullptr) {
+    outcome.status = Status(ErrorCode::kNotFound, "no such event");
+    return outcome;
+  }
+  SeatList sorted;
+  if (outcome.status = check_seats(*event, seats, &sorted); !outcome.status.is_ok()) return outcome;
+  if (outcome.status = check_sale_request(request); !outcome.status.is_ok()) return outcome;
+
+  // Same key handling as confirm(); kept inline because the two differ in what they replay.
+  const bool keyed = !request.idempotency_key.empty();
+  uint32_t entry = 0;
+  shm::CommitIntent& intent = table_->intent(worker.index());
+  if (keyed) {
+    switch (idempotency_.claim(request.idempotency_key, now_ms, &entry)) {
+      case IdempotencyTable::Claim::kOwned:
+        intent.pending_idempotency_plus_one.store(entry + 1, std::memory_order_relaxed);
+        break;
+      case IdempotencyTable::Claim::kReplay: {
+        const shm::IdempotencyEntry& e = idempotency_.entry(entry);
+        outcome.replayed = true;
+        outcome.event_index = e.event_index;
+        outcome.seats.count = e.ticket_count;
+        for (uint32_t i = 0; i < e.ticket_count; ++i) {
+          outcome.seats.seats[i] = e.seats[i];
+          if (e.error_code == 0) {
+            outcome.tickets[i] = TicketId::make(e.event_index, e.seats[i], e.nonces[i]);
+            outcome.total_cents += runtime(e.event_index)->price_of(e.seats[i]);
+          }
+        }
+        if (e.error_code != 0) {
+          outcome.status = Status(static_cast<ErrorCode>(e.error_code),
+                                  "outcome of the first request with this idempotency_key");
+        }
+        return outcome;
+      }
+      case IdempotencyTable::Claim::kInProgress:
+        outcome.status = Status(ErrorCode::kBusy, "a request with this idempotency_key is running");
+        return outcome;
+      case IdempotencyTable::Claim::kFull:
+        outcome.status = Status(ErrorCode::kLimitExceeded, "idempotency table full");
+        return outcome;
+    }
+  }
+  auto finish = [&](Status status) {
+    outcome.status = std::move(status);
+    if (keyed) {
+      if (is_final(outcome.status.code())) {
+        idempotency_.finish(entry, event_index, static_cast<uint32_t>(outcome.status.code()),
+                            outcome.seats.span(), {});
+      } else {
+        idempotency_.abandon(entry);
+      }
+      intent.pending_idempotency_plus_one.store(0, std::memory_order_relaxed);
+    }
+    return outcome;
+  };
+
+  if (event->state() != EventState::kOpen) {
+    return finish(Status(ErrorCode::kEventClosed, "event is not open for sale"));
+  }
+  const shm::AcquireResult acquired = shm::acquire_seats(event->taken, sorted.span(), outcome.seats.seats);
+  if (!acquired.acquired) {
+    outcome.seats.count = acquired.conflict_count;
+    return finish(Status(ErrorCode::kSeatTaken, "seats are taken"));
+  }
+  commit_sale(worker, *event, sorted, 0, keyed ? entry + 1 : 0, request, now_ms, &outcome);
+  intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle), std::memory_order_release);
+  return outcome;
+}
+
+VoidOutcome Engine::void_ticket(WorkerContext& worker, TicketId id, int64_t now_ms) {
+  VoidOutcome outcome;
+  const EventRuntime* event = runtime(id.event_index());
+  if (event == nullptr || id.seat_index() >= event->layout.seat_count()) {
+    outcome.status = Status(ErrorCode::kNotFound, "no such ticket");
+    return outcome;
+  }
+  const uint32_t seat = id.seat_index();
+  shm::TicketSlot& slot = event->tickets[seat];
+  TicketRecord record = shm::lock_ticket(slot);
+  if (record.nonce != id.nonce() || record.status == TicketStatus::kNone ||
+      (record.status == TicketStatus::kValid && !shm::test_bit(event->sold, seat))) {
+    shm::unlock_ticket(slot, record);
+    outcome.status = Status(ErrorCode::kNotFound, "no such ticket");
+    return outcome;
+  }
+  if (record.status == TicketStatus::kVoided) {
+    shm::unlock_ticket(slot, record);
+    outcome.already_voided = true;
+    return outcome;
+  }
+  record.status = TicketStatus::kVoided;
+  record.voided_at_ms = now_ms;
+  shm::unlock_ticket(slot, record);
+  // Back on sale: sold first, then the lock, so a seat seen free is never seen sold.
+  const uint32_t seats[1] = {seat};
+  shm::clear_bits(event->sold, seats);
+  shm::release_seats(event->taken, seats);
+  shm::WorkerCounters& counters = event->counters[worker.index()];
+  bump(counters.seats_sold, -1);
+  bump(counters.revenue_cents, -record.price_cents);
+  bump(counters.tickets_voided, 1);
+  outcome.refund_cents = record.price_cents;
+  return outcome;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+
+SeatInfo Engine::seat(uint32_t event_index, uint32_t seat_index) const {
+  SeatInfo info;
+  const EventRuntime* event = runtime(event_index);
+  if (event == nullptr) {
+    info.status = Status(ErrorCode::kNotFound, "no such event");
+    return info;
+  }
+  if (seat_index >= event->layout.seat_count()) {
+    info.status = Status(ErrorCode::kNotFound, "no such seat");
+    return info;
+  }
+  info.location = event->layout.locate(seat_index);
+  if (shm::test_bit(event->sold, seat_index)) {
+    const TicketRecord record = shm::read_ticket(event->tickets[seat_index]);
+    info.state = SeatState::kSold;
+    info.ticket = TicketId::make(event_index, seat_index, record.nonce);
+  } else if (shm::test_bit(event->taken, seat_index)) {
+    info.state = SeatState::kHeld;
+  }
+  return info;
+}
+
+TicketInfo Engine::ticket(TicketId id) const {
+  TicketInfo info;
+  const EventRuntime* event = runtime(id.event_index());
+  if (event == nullptr || id.seat_index() >= event->layout.seat_count()) {
+    info.status = Status(ErrorCode::kNotFound, "no such ticket");
+    return info;
+  }
+  // Sold bit first (acquire): a set bit guarantees the ticket written before it is visible.
+  const bool sold = shm::test_bit(event->sold, id.seat_index());
+  const TicketRecord record = shm::read_ticket(event->tickets[id.seat_index()]);
+  if (record.nonce != id.nonce() || record.status == TicketStatus::kNone ||
+      (record.status == TicketStatus::kValid && !sold)) {
+    info.status = Status(ErrorCode::kNotFound, "no such ticket");
+    return info;
+  }
+  info.id = id;
+  info.event_index = id.event_index();
+  info.seat_index = id.seat_index();
+  info.voided = record.status == TicketStatus::kVoided;
+  info.generation = record.generation;
+  info.price_cents = record.price_cents;
+  info.sold_at_ms = record.sold_at_ms;
+  info.voided_at_ms = record.voided_at_ms;
+  info.buyer_ref.assign(record.buyer, record.buyer_bytes);
+  return info;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery
+
+RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
+  RecoveryReport report;
+  const shm::TableGeometry& g = table_->geometry();
+
+  // 1. Ticket slots left locked by a dead writer. A set sold bit means the writer was a void
+  //    that never finished: the ticket stays valid. Otherwise it was a sale that never got its
+  //    sold bit: the slot content does not matter.
+  for (uint32_t e = 0; e < event_count(); ++e) {
+    const EventRuntime* event = runtime(e);
+    if (event == nullptr) continue;
+    ++report.events;
+    for (uint32_t s = 0; s < event->layout.seat_count(); ++s) {
+      shm::TicketSlot& slot = event->tickets[s];
+      if (!shm::ticket_locked(slot)) continue;
+      shm::recover_ticket(slot, /*keep_valid=*/shm::test_bit(event->sold, s));
+      ++report.transitions_finished;
+    }
+  }
+
+  // 2. Sales cut after their intent: roll forward. Keys claimed without a sale: abandon.
+  for (uint32_t w = 0; w < g.workers_max; ++w) {
+    shm::CommitIntent& intent = table_->intent(w);
+    const uint32_t pending = intent.pending_idempotency_plus_one.load();
+    if (intent.state.load() == static_cast<uint32_t>(shm::IntentState::kCommitting)) {
+      const EventRuntime* event = runtime(intent.event_index);
+      BOXOFFICE_ASSERT(event != nullptr && intent.seat_count <= shm::kSeatsPerHoldMax);
+      std::span<const uint32_t> seats(intent.seats, intent.seat_count);
+      shm::set_bits(event->sold, seats);
+      for (uint32_t seat : seats) event->owners[seat].store(0);
+      if (intent.hold_index_plus_one != 0) {
+        const uint32_t h = intent.hold_index_plus_one - 1;
+        HoldSlot& slot = table_->hold(h);
+        HoldControl control = HoldControl::decode(slot.control.load());
+        if (control.version == intent.hold_version && control.state == HoldState::kConfirming) {
+          control.state = HoldState::kConfirmed;
+          slot.control.store(control.encode());
+          if (table_->hold_allocated(h)) table_->free_hold(h);
+        }
+      }
+      if (pending != 0) {
+        std::array<uint64_t, shm::kSeatsPerHoldMax> nonces;
+        for (uint32_t i = 0; i < intent.seat_count; ++i) {
+          nonces[i] = shm::read_ticket(event->tickets[intent.seats[i]]).nonce;
+        }
+        const auto& entry = table_->idempotency(pending - 1);
+        if (entry.state.load() == static_cast<uint32_t>(shm::IdempotencyState::kPending)) {
+          idempotency_.finish(pending - 1, intent.event_index, 0, seats, {nonces.data(), seats.size()});
+        }
+      }
+      intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle));
+      ++report.intents_rolled_forward;
+    } else if (pending != 0) {
+      const auto& entry = table_->idempotency(pending - 1);
+      if (entry.state.load() == static_cast<uint32_t>(shm::IdempotencyState::kPending)) {
+        idempotency_.abandon(pending - 1);
+        ++report.idempotency_abandoned;
+      }
+    }
+    intent.pending_idempotency_plus_one.store(0);
+  }
+
+  // 3. Holds: finish transitions cut half-way, restore interrupted confirms, expire the overdue.
+  for (uint32_t h = 0; h < g.holds_max; h += shm::kBitsPerWord) {
+    for (uint32_t k = 0; k < shm::kBitsPerWord; ++k) {
+      if (!table_->hold_allocated(h + k)) continue;
+      HoldSlot& slot = table_->hold(h + k);
+      HoldControl control = HoldControl::decode(slot.control.load());
+      if (control.state == HoldState::kConfirming) {
+        control.state = HoldState::kActive;  // no intent: the sale never happened
+        ++report.transitions_finished;
+      } else if (control.state == HoldState::kReleasing) {
+        control.state = HoldState::kReleased;  // its seats are freed as orphans below
+        ++report.transitions_finished;
+      }
+      if (control.state == HoldState::kActive && runtime(slot.event_index.load()) == nullptr) {
+        control.state = HoldState::kReleased;
+      }
+      slot.control.store(control.encode());
+      if (control.state != HoldState::kActive) table_->free_hold(h + k);
+    }
+  }
+
+  // 4. Seats: a taken bit with no sold bit and no active hold naming it is an orphan lock; a
+  //    sold bit over a voided ticket is an unfinished void.
+  for (uint32_t e = 0; e < event_count(); ++e) {
+    const EventRuntime* event = runtime(e);
+    if (event == nullptr) continue;
+    const uint32_t seat_count = event->layout.seat_count();
+    for (uint32_t s = 0; s < seat_count; ++s) {
+      const uint32_t one[1] = {s};
+      const bool taken = shm::test_bit(event->taken, s);
+      const bool sold = shm::test_bit(event->sold, s);
+      if (sold) {
+        if (shm::read_ticket(event->tickets[s]).status != TicketStatus::kValid) {
+          shm::clear_bits(event->sold, one);
+          shm::clear_bits(event->taken, one);
+          event->owners[s].store(0);
+          ++report.transitions_finished;
+        } else if (!taken) {
+          shm::set_bits(event->taken, one);  // sold implies taken
+        }
+        continue;
+      }
+      if (!taken) {
+        event->owners[s].store(0);
+        continue;
+      }
+      const uint32_t owner = event->owners[s].load();
+      bool held = false;
+      if (owner != 0 && owner - 1 < g.holds_max && table_->hold_allocated(owner - 1)) {
+        const HoldSlot& slot = table_->hold(owner - 1);
+        if (HoldControl::decode(slot.control.load()).state == HoldState::kActive &&
+            slot.event_index.load() == e) {
+          for (uint32_t i = 0; i < slot.seat_count.load() && i < shm::kSeatsPerHoldMax; ++i) {
+            held = held || slot.seats[i].load() == s;
+          }
+        }
+      }
+      if (!held) {
+        event->owners[s].store(0);
+        shm::clear_bits(event->taken, one);
+        ++report.seats_unlocked;
+      }
+    }
+
+    // 5. Recount the counters from the bitmaps (per-worker lines may have missed a crash).
+    int64_t held = 0, sold = 0, revenue = 0;
+    for (uint32_t s = 0; s < seat_count; ++s) {
+      if (shm::test_bit(event->sold, s)) {
+        ++sold;
+        revenue += shm::read_ticket(event->tickets[s]).price_cents;
+      } else if (shm::test_bit(event->taken, s)) {
+        ++held;
+      }
+    }
+    for (uint32_t w = 0; w < g.workers_max; ++w) {
+      event->counters[w].seats_held.store(0);
+      event->counters[w].seats_sold.store(0);
+      event->counters[w].revenue_cents.store(0);
+    }
+    event->counters[0].seats_held.store(held);
+    event->counters[0].seats_sold.store(sold);
+    event->counters[0].revenue_cents.store(revenue);
+  }
+
+  // 6. Active holds: expire the overdue, put the rest on this worker's wheel.
+  for (uint32_t h = 0; h < g.holds_max; ++h) {
+    if (!table_->hold_allocated(h)) continue;
+    const HoldControl control = HoldControl::decode(table_->hold(h).control.load());
+    if (control.state != HoldState::kActive) continue;
+    if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
+      if (try_expire(worker, h, control.version, now_ms)) ++report.holds_expired;
+    } else {
+      ++report.holds_active;
+      (void)worker.wheel().schedule(wheel_key(h, control.version), abs_ms(control.expires_at_rel_ms));
+    }
+  }
+  return report;
+}
+
+}  // namespace boxoffice

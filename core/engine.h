@@ -1,0 +1,219 @@
+// Engine: the booking operations over a seat table (DESIGN.md section 4). Pure logic: no I/O,
+// no locks on the booking path, no allocation on the booking path (hold, hold_best, extend,
+// release, confirm, buy, void, queries).
+//
+// Seat state lives in the table: the `taken` bit is the lock (held or sold), the `sold` bit
+// marks a ticket, holds and tickets sit in fixed slots. Each operation is a short sequence of
+// atomic steps ordered so that a crash at any point leaves a state that recover() turns into a
+// consistent one (see engine.cc "Crash consistency").
+//
+// Thread safety: every operation may run on any number of threads at once, each with its own
+// WorkerContext. create_event() and set_event_state() serialize among themselves with a mutex
+// (they are rare and off the booking path). recover() runs alone, before any other call.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/idempotency.h"
+#include "core/ids.h"
+#include "core/layout.h"
+#include "core/status.h"
+#include "core/worker_context.h"
+#include "shm/seat_table.h"
+
+namespace boxoffice {
+
+struct EngineOptions {
+  LayoutLimits layout;
+  uint32_t seats_per_request_max = shm::kSeatsPerHoldMax;  // <= shm::kSeatsPerHoldMax
+  int64_t hold_ttl_ms_default = 10 * 60 * 1000;
+  int64_t hold_ttl_ms_max = 15 * 60 * 1000;        // one hold or extend request
+  int64_t hold_lifetime_ms_max = 30 * 60 * 1000;   // creation to final expiry, extensions included
+};
+
+// A list of seat indices bounded by the request limit; lives on the stack.
+struct SeatList {
+  uint32_t count = 0;
+  std::array<uint32_t, shm::kSeatsPerHoldMax> seats{};
+  std::span<const uint32_t> span() const { return {seats.data(), count}; }
+};
+
+struct HoldOutcome {
+  Status status;
+  HoldToken token;
+  uint32_t event_index = 0;
+  int64_t expires_at_ms = 0;
+  int64_t total_cents = 0;
+  SeatList seats;            // the held seats; on SEAT_TAKEN the requested seats found taken
+};
+
+struct SaleRequest {
+  std::string_view idempotency_key;   // empty: no key
+  std::string_view buyer_ref;         // opaque client reference stored on each ticket
+};
+
+struct SaleOutcome {
+  Status status;
+  bool replayed = false;     // idempotent retry: this is the outcome of the first request
+  uint32_t event_index = 0;
+  int64_t total_cents = 0;
+  SeatList seats;            // one per ticket; on SEAT_TAKEN the seats found taken
+  std::array<TicketId, shm::kSeatsPerHoldMax> tickets{};
+};
+
+enum class SeatState { kFree, kHeld, kSold };
+
+struct SeatInfo {
+  Status status;
+  SeatState state = SeatState::kFree;
+  SeatLocation location;
+  TicketId ticket;           // when sold
+};
+
+struct TicketInfo {
+  Status status;
+  TicketId id;
+  uint32_t event_index = 0;
+  uint32_t seat_index = 0;
+  bool voided = false;
+  uint32_t generation = 0;   // how many times this seat has been sold, this sale included
+  int64_t price_cents = 0;
+  int64_t sold_at_ms = 0;
+  int64_t voided_at_ms = 0;
+  std::string buyer_ref;
+};
+
+struct VoidOutcome {
+  Status status;
+  bool already_voided = false;
+  int64_t refund_cents = 0;
+};
+
+struct EventCounts {
+  int64_t seats_total = 0;
+  int64_t seats_held = 0;
+  int64_t seats_sold = 0;
+  int64_t revenue_cents = 0;
+  int64_t holds_created = 0;
+  int64_t holds_expired = 0;
+  int64_t holds_released = 0;
+  int64_t tickets_voided = 0;
+};
+
+struct ZoneAvailability {
+  int64_t zone_id = 0;
+  uint32_t seats_total = 0;
+  uint32_t seats_free = 0;
+  uint32_t seats_held = 0;
+  uint32_t seats_sold = 0;
+};
+
+// What recover() found and did, for the log.
+struct RecoveryReport {
+  uint32_t events = 0;
+  uint32_t holds_active = 0;
+  uint32_t holds_expired = 0;
+  uint32_t intents_rolled_forward = 0;
+  uint32_t transitions_finished = 0;     // releases/voids/confirms cut by a crash
+  uint32_t seats_unlocked = 0;           // taken bits with no hold and no ticket
+  uint32_t idempotency_abandoned = 0;
+  std::string to_string() const;
+};
+
+class Engine {
+ public:
+  // Binds to `table` (which must outlive the engine) and rebuilds the in-process event index
+  // from it. Call recover() next if the table was re-attached.
+  static std::unique_ptr<Engine> open(shm::SeatTable* table, const EngineOptions& options,
+                                      std::string* error);
+  ~Engine();
+
+  // Makes a re-attached table consistent after a crash: finishes or undoes transitions cut
+  // half-way, frees orphan seat locks, recounts counters, expires holds past their deadline and
+  // schedules the rest on `worker`'s wheel.
+  RecoveryReport recover(WorkerContext& worker, int64_t now_ms);
+
+  const EngineOptions& options() const { return options_; }
+  shm::SeatTable& table() { return *table_; }
+
+  // Events. `document` is {"id": "...", "name"?: "...", "state"?: "open"|"paused"|"closed",
+  // "layout": {...}} as JSON text or an already-parsed document (from msgpack).
+  Status create_event(std::string_view document_json, int64_t now_ms, uint32_t* event_index);
+  Status create_event(const nlohmann::json& document, int64_t now_ms, uint32_t* event_index);
+  Status set_event_state(uint32_t event_index, shm::EventState state);
+  bool find_event(std::string_view event_id, uint32_t* event_index) const;
+  uint32_t event_count() const;              // indices [0, event_count()) may be valid
+  bool event_exists(uint32_t event_index) const;
+  std::string_view event_id(uint32_t event_index) const;
+  std::string_view event_venue(uint32_t event_index) const;
+  shm::EventState event_state(uint32_t event_index) const;
+  int64_t event_created_at_ms(uint32_t event_index) const;
+  const Layout& layout(uint32_t event_index) const;
+  EventCounts counts(uint32_t event_index) const;
+  ZoneAvailability availability(uint32_t event_index, int64_t zone_id) const;
+  // The zone's free-seat bitmap: bit i (LSB first within each byte) = seat i of the zone is free.
+  Status free_bitmap(uint32_t event_index, int64_t zone_id, std::vector<uint8_t>* out) const;
+
+  // Holds. ttl_ms 0 = the default TTL.
+  HoldOutcome hold(WorkerContext& worker, uint32_t event_index, std::span<const uint32_t> seats,
+                   int64_t ttl_ms, int64_t now_ms);
+  HoldOutcome hold_best(WorkerContext& worker, uint32_t event_index, int64_t zone_id,
+                        uint32_t count, int64_t ttl_ms, int64_t now_ms);
+  HoldOutcome extend(WorkerContext& worker, HoldToken token, int64_t ttl_ms, int64_t now_ms);
+  Status release(WorkerContext& worker, HoldToken token, int64_t now_ms);
+  SaleOutcome confirm(WorkerContext& worker, HoldToken token, const SaleRequest& request,
+                      int64_t now_ms);
+  SaleOutcome buy(WorkerContext& worker, uint32_t event_index, std::span<const uint32_t> seats,
+                  const SaleRequest& request, int64_t now_ms);
+  VoidOutcome void_ticket(WorkerContext& worker, TicketId ticket, int64_t now_ms);
+
+  // Expires the holds on `worker`'s wheel whose deadline has passed; returns how many.
+  uint32_t expire_due(WorkerContext& worker, int64_t now_ms);
+
+  // Queries.
+  SeatInfo seat(uint32_t event_index, uint32_t seat_index) const;
+  TicketInfo ticket(TicketId id) const;
+  HoldOutcome hold_info(HoldToken token, int64_t now_ms) const;
+
+ private:
+  struct EventRuntime;
+  Engine(shm::SeatTable* table, const EngineOptions& options);
+  const EventRuntime* runtime(uint32_t event_index) const;
+  Status load_event(uint32_t event_index);
+  Status check_seats(const EventRuntime& event, std::span<const uint32_t> seats,
+                     SeatList* sorted) const;
+  HoldOutcome make_hold(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
+                        int64_t ttl_ms, int64_t now_ms);
+  void commit_sale(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
+                   uint32_t hold_index_plus_one, uint32_t idempotency_index_plus_one,
+                   const SaleRequest& request, int64_t now_ms, SaleOutcome* outcome);
+  enum class HoldEnd { kReleased, kExpired };
+  void end_hold(WorkerContext& worker, uint32_t hold_index, shm::HoldControl control,
+                HoldEnd end);
+  bool try_expire(WorkerContext& worker, uint32_t hold_index, uint32_t version, int64_t now_ms);
+  int64_t rel_ms(int64_t absolute_ms) const;
+  int64_t abs_ms(uint64_t relative_ms) const;
+  void register_id(uint32_t event_index);
+
+  shm::SeatTable* table_;
+  EngineOptions options_;
+  IdempotencyTable idempotency_;
+  std::unique_ptr<std::atomic<EventRuntime*>[]> events_;   // [events_max], published once
+  std::unique_ptr<std::atomic<uint32_t>[]> id_index_;      // open addressing: event index + 1
+  uint32_t id_index_size_ = 0;
+  std::atomic<uint32_t> event_count_{0};
+  std::mutex create_mutex_;
+};
+
+std::string_view event_state_name(shm::EventState state);
+bool parse_event_state(std::string_view name, shm::EventState* state);
+
+}  // namespace boxoffice

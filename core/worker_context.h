@@ -1,0 +1,34 @@
+// WorkerContext: what one thread brings to every engine call: its index (which selects its
+// counter line and its commit intent in the seat table), its random source and its timer wheel
+// of hold expiries.
+//
+// Thread safety: owned by one thread. Two threads must never use the same worker index at once.
+#pragma once
+
+#include <cstdint>
+
+#include "core/random.h"
+#include "core/timer_wheel.h"
+
+namespace boxoffice {
+
+class WorkerContext {
+ public:
+  WorkerContext(uint32_t worker_index, uint32_t timer_capacity, int64_t now_ms,
+                int64_t timer_tick_ms = 10)
+      : index_(worker_index), wheel_(timer_capacity, timer_tick_ms, now_ms),
+        hold_hint_(worker_index * 4096) {}
+
+  uint32_t index() const { return index_; }
+  RandomSource& random() { return random_; }
+  TimerWheel& wheel() { return wheel_; }
+  uint32_t& hold_hint() { return hold_hint_; }
+
+ private:
+  uint32_t index_;
+  RandomSource random_;
+  TimerWheel wheel_;
+  uint32_t hold_hint_;   // where the next hold-slot search starts, spreading workers apart
+};
+
+}  // namespace boxoffice

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of boxoffice from Debian 12 packages.
+# Idempotent: packages already present are left alone. Must run as root (or via sudo).
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git clang
+  # libraries the code links against
+  nlohmann-json3-dev libmsgpack-cxx-dev liburing-dev libevent-dev libjemalloc-dev
+  libmariadb-dev libhiredis-dev libcli11-dev libtomlplusplus-dev
+  # tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then exec sudo "$0" "$@"; fi
+  echo "install-deps: missing ${missing[*]}; run as root" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
