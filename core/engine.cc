@@ -45,10 +45,6 @@ namespace {
 constexpr uint32_t kHoldVersionMask = (1u << shm::kHoldVersionBits) - 1;
 constexpr int kBestAttemptsMax = 16;   // hold_best retries when chosen seats go under us
 
-uint64_t wheel_key(uint32_t hold_index, uint32_t version) {
-  return (uint64_t{hold_index} << shm::kHoldVersionBits) | version;
-}
-
 // Single-writer counter bump: the line belongs to the calling worker.
 void bump(std::atomic<int64_t>& counter, int64_t delta) {
   counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
@@ -154,8 +150,8 @@ std::unique_ptr<Engine> Engine::open(shm::SeatTable* table, const EngineOptions&
   }
   if (options.hold_ttl_ms_default <= 0 || options.hold_ttl_ms_default > options.hold_ttl_ms_max ||
       options.hold_ttl_ms_max > options.hold_lifetime_ms_max ||
-      options.hold_lifetime_ms_max >= (int64_t{1} << 32)) {
-    *error = "hold TTLs must satisfy 0 < default <= max <= lifetime max < 2^32 ms";
+      options.hold_lifetime_ms_max >= int64_t{1000} << (HoldToken::kMarkBits - 1)) {
+    *error = "hold TTLs must satisfy 0 < default <= max <= lifetime max < 6 days";
     return nullptr;
   }
   std::unique_ptr<Engine> engine(new Engine(table, options));
@@ -405,6 +401,20 @@ int64_t Engine::rel_ms(int64_t absolute_ms) const {
   BOXOFFICE_ASSERT(rel >= 0 && rel < (int64_t{1} << HoldControl::kExpiresBits));
   return rel;
 }
+uint32_t Engine::deadline_mark(int64_t deadline_ms) const {
+  const int64_t seconds = (rel_ms(deadline_ms) + 999) / 1000;
+  return static_cast<uint32_t>(seconds) & ((1u << HoldToken::kMarkBits) - 1);
+}
+
+bool Engine::token_deadline_passed(HoldToken token, int64_t now_ms) const {
+  // Marks wrap every 2^20 s (12 days); hold lifetimes are far shorter, so the signed distance
+  // between two marks is unambiguous.
+  const uint32_t now_mark = static_cast<uint32_t>((now_ms - table_->epoch_ms()) / 1000) &
+                            ((1u << HoldToken::kMarkBits) - 1);
+  const uint32_t distance = (now_mark - token.deadline_mark()) & ((1u << HoldToken::kMarkBits) - 1);
+  return distance < (1u << (HoldToken::kMarkBits - 1));
+}
+
 int64_t Engine::abs_ms(uint64_t relative_ms) const {
   return table_->epoch_ms() + static_cast<int64_t>(relative_ms);
 }
@@ -499,11 +509,9 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
   shm::WorkerCounters& counters = event.counters[worker.index()];
   bump(counters.seats_held, seats.count);
   bump(counters.holds_created, 1);
-  // A full wheel only delays expiry until confirm/extend/hold_info look at the hold, which all
-  // check the deadline themselves; the wheel is sized for every hold slot, so this is rare.
-  (void)worker.wheel().schedule(wheel_key(hold_index, version), expires_at_ms);
+  worker.wheel().schedule(hold_index, version, expires_at_ms);
 
-  outcome.token = HoldToken::make(hold_index, version, secret);
+  outcome.token = HoldToken::make(hold_index, version, deadline_mark(expires_at_ms), secret);
   outcome.event_index = event.index;
   outcome.expires_at_ms = expires_at_ms;
   outcome.seats = seats;
@@ -630,15 +638,14 @@ bool Engine::try_expire(WorkerContext& worker, uint32_t hold_index, uint32_t ver
 
 uint32_t Engine::expire_due(WorkerContext& worker, int64_t now_ms) {
   uint32_t expired = 0;
-  worker.wheel().advance(now_ms, [&](uint64_t key, int64_t) {
-    const auto hold_index = static_cast<uint32_t>(key >> shm::kHoldVersionBits);
-    const auto version = static_cast<uint32_t>(key & kHoldVersionMask);
+  worker.wheel().advance(now_ms, [&](uint32_t hold_index, uint64_t cookie, int64_t) {
+    const auto version = static_cast<uint32_t>(cookie);
     const HoldControl control =
         HoldControl::decode(table_->hold(hold_index).control.load(std::memory_order_acquire));
     if (control.version != version || control.state != HoldState::kActive) return;  // ended
     const int64_t deadline = abs_ms(control.expires_at_rel_ms);
     if (deadline > now_ms) {
-      (void)worker.wheel().schedule(key, deadline);  // extended since it was scheduled
+      worker.wheel().schedule(hold_index, version, deadline);  // extended since it was armed
     } else if (try_expire(worker, hold_index, version, now_ms)) {
       ++expired;
     }
@@ -649,11 +656,15 @@ uint32_t Engine::expire_due(WorkerContext& worker, int64_t now_ms) {
 namespace {
 
 // Checks `token` against the slot's control word. On success the hold is the token's and
-// `word`/`control` describe it.
-Status check_token(const HoldSlot& slot, HoldToken token, uint64_t* word, HoldControl* control) {
+// `word`/`control` describe it. `token_deadline_passed` answers for a slot reused since.
+Status check_token(const HoldSlot& slot, HoldToken token, bool token_deadline_passed,
+                   uint64_t* word, HoldControl* control) {
   *word = slot.control.load(std::memory_order_acquire);
   *control = HoldControl::decode(*word);
-  if (control->version != token.version() || control->state == HoldState::kFree ||
+  if (control->version != token.version()) {
+    return token_deadline_passed ? kHoldExpired : kHoldNotFound;
+  }
+  if (control->state == HoldState::kFree ||
       slot.secret.load(std::memory_order_relaxed) != token.secret()) {
     return kHoldNotFound;
   }
@@ -683,7 +694,7 @@ HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_m
   for (;;) {
     uint64_t word;
     HoldControl control;
-    if (outcome.status = check_token(slot, token, &word, &control); !outcome.status.is_ok()) {
+    if (outcome.status = check_token(slot, token, token_deadline_passed(token, now_ms), &word, &control); !outcome.status.is_ok()) {
       return outcome;
     }
     if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
@@ -724,7 +735,7 @@ Status Engine::release(WorkerContext& worker, HoldToken token, int64_t now_ms) {
   for (;;) {
     uint64_t word;
     HoldControl control;
-    if (Status s = check_token(slot, token, &word, &control); !s.is_ok()) return s;
+    if (Status s = check_token(slot, token, token_deadline_passed(token, now_ms), &word, &control); !s.is_ok()) return s;
     HoldControl releasing = control;
     releasing.state = HoldState::kReleasing;
     if (slot.control.compare_exchange_weak(word, releasing.encode(), std::memory_order_acquire,
@@ -745,7 +756,7 @@ HoldOutcome Engine::hold_info(HoldToken token, int64_t now_ms) const {
   HoldSlot& slot = table_->hold(token.hold_index());
   uint64_t word;
   HoldControl control;
-  if (outcome.status = check_token(slot, token, &word, &control); !outcome.status.is_ok()) {
+  if (outcome.status = check_token(slot, token, token_deadline_passed(token, now_ms), &word, &control); !outcome.status.is_ok()) {
     return outcome;
   }
   outcome.token = token;
@@ -907,7 +918,7 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
   uint64_t word;
   HoldControl control;
   for (;;) {
-    if (Status s = check_token(slot, token, &word, &control); !s.is_ok()) return finish(std::move(s));
+    if (Status s = check_token(slot, token, token_deadline_passed(token, now_ms), &word, &control); !s.is_ok()) return finish(std::move(s));
     if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
       try_expire(worker, hold_index, token.version(), now_ms);
       return finish(kHoldExpired);
@@ -1260,7 +1271,7 @@ RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
       if (try_expire(worker, h, control.version, now_ms)) ++report.holds_expired;
     } else {
       ++report.holds_active;
-      (void)worker.wheel().schedule(wheel_key(h, control.version), abs_ms(control.expires_at_rel_ms));
+      worker.wheel().schedule(h, control.version, abs_ms(control.expires_at_rel_ms));
     }
   }
   return report;

@@ -201,6 +201,8 @@ class Engine {
   bool try_expire(WorkerContext& worker, uint32_t hold_index, uint32_t version, int64_t now_ms);
   int64_t rel_ms(int64_t absolute_ms) const;
   int64_t abs_ms(uint64_t relative_ms) const;
+  uint32_t deadline_mark(int64_t deadline_ms) const;
+  bool token_deadline_passed(HoldToken token, int64_t now_ms) const;
   void register_id(uint32_t event_index);
 
   shm::SeatTable* table_;

@@ -73,8 +73,11 @@ std::optional<TicketId> TicketId::parse(std::string_view text) {
   return id;
 }
 
-HoldToken HoldToken::make(uint32_t hold_index, uint32_t version, uint64_t secret) {
-  return {(uint64_t{hold_index} << 32) | (uint64_t{version & 0xFFFFF} << 12), secret};
+HoldToken HoldToken::make(uint32_t hold_index, uint32_t version, uint32_t deadline_mark,
+                          uint64_t secret) {
+  return {(uint64_t{hold_index & 0xFFFFFF} << 40) | (uint64_t{version & 0xFFFFF} << 20) |
+              (deadline_mark & 0xFFFFF),
+          secret};
 }
 
 void HoldToken::format(char out[kTextBytes]) const { put_hex(hi, lo, out, kPlainPositions); }
@@ -89,7 +92,6 @@ std::optional<HoldToken> HoldToken::parse(std::string_view text) {
   if (text.size() != kTextBytes) return std::nullopt;
   HoldToken token;
   if (!get_hex(text, kPlainPositions, &token.hi, &token.lo)) return std::nullopt;
-  if ((token.hi & 0xFFF) != 0) return std::nullopt;
   return token;
 }
 

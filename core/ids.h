@@ -6,7 +6,10 @@
 // so the seat table finds the ticket from the id alone (no index), and the 64-bit random nonce
 // tells a live ticket from a voided one of the same seat and makes ids unguessable.
 //
-// HoldToken is 32 hex digits: hold slot (32) | slot version (20) | zero (12), then 64 random bits.
+// HoldToken is 32 hex digits: hold slot (24) | slot version (20) | deadline mark (20), then 64
+// random bits. The deadline mark (the hold's first deadline in seconds since the table epoch,
+// modulo 2^20) lets a token whose slot has since been reused still be answered HOLD_EXPIRED
+// rather than HOLD_NOT_FOUND; it grants nothing, so a forged mark only changes that answer.
 //
 // Thread safety: plain values.
 #pragma once
@@ -40,9 +43,12 @@ struct HoldToken {
   uint64_t hi = 0;
   uint64_t lo = 0;
 
-  static HoldToken make(uint32_t hold_index, uint32_t version, uint64_t secret);
-  uint32_t hold_index() const { return static_cast<uint32_t>(hi >> 32); }
-  uint32_t version() const { return static_cast<uint32_t>(hi >> 12) & 0xFFFFF; }
+  static constexpr uint32_t kMarkBits = 20;
+  static HoldToken make(uint32_t hold_index, uint32_t version, uint32_t deadline_mark,
+                        uint64_t secret);
+  uint32_t hold_index() const { return static_cast<uint32_t>(hi >> 40); }
+  uint32_t version() const { return static_cast<uint32_t>(hi >> 20) & 0xFFFFF; }
+  uint32_t deadline_mark() const { return static_cast<uint32_t>(hi) & 0xFFFFF; }
   uint64_t secret() const { return lo; }
 
   static constexpr size_t kTextBytes = 32;

@@ -1,31 +1,52 @@
 #include "core/timer_wheel.h"
 
-#include "shm/check.h"
+#include <algorithm>
 
 namespace boxoffice {
 
-TimerWheel::TimerWheel(uint32_t capacity, int64_t tick_ms, int64_t now_ms)
-    : entries_(capacity), buckets_(kBuckets, kNone), tick_ms_(tick_ms),
+TimerWheel::TimerWheel(uint32_t id_count, int64_t tick_ms, int64_t now_ms)
+    : entries_(id_count), heads_(kBuckets, kNone), tick_ms_(tick_ms),
       current_tick_(now_ms / tick_ms) {
   BOXOFFICE_ASSERT(tick_ms > 0);
-  for (uint32_t i = 0; i < capacity; ++i) entries_[i].next = i + 1 < capacity ? i + 1 : kNone;
-  free_head_ = capacity > 0 ? 0 : kNone;
+  kept_.reserve(id_count);
 }
 
-bool TimerWheel::schedule(uint64_t key, int64_t deadline_ms) {
-  if (free_head_ == kNone) return false;
-  const uint32_t index = free_head_;
-  Entry& entry = entries_[index];
-  free_head_ = entry.next;
-  entry.key = key;
-  // A deadline already in the past goes to the current tick so the next advance fires it.
-  entry.deadline_ms = deadline_ms;
-  const int64_t tick = std::max(deadline_ms / tick_ms_, current_tick_);
-  const uint32_t bucket = static_cast<uint32_t>(tick % kBuckets);
-  entry.next = buckets_[bucket];
-  buckets_[bucket] = index;
+void TimerWheel::schedule(uint32_t id, uint64_t cookie, int64_t deadline_ms) {
+  BOXOFFICE_ASSERT(id < entries_.size());
+  if (entries_[id].bucket != kNone) unlink(id);
+  entries_[id].cookie = cookie;
+  entries_[id].deadline_ms = deadline_ms;
+  // A deadline already past goes to the current tick, so the next advance fires it.
+  link(id, bucket_of_tick(std::max(deadline_ms / tick_ms_, current_tick_)));
+}
+
+void TimerWheel::cancel(uint32_t id) {
+  BOXOFFICE_ASSERT(id < entries_.size());
+  if (entries_[id].bucket != kNone) unlink(id);
+}
+
+void TimerWheel::link(uint32_t id, uint32_t bucket) {
+  Entry& entry = entries_[id];
+  BOXOFFICE_ASSERT(entry.bucket == kNone);
+  entry.bucket = bucket;
+  entry.prev = kNone;
+  entry.next = heads_[bucket];
+  if (entry.next != kNone) entries_[entry.next].prev = id;
+  heads_[bucket] = id;
   ++size_;
-  return true;
+}
+
+void TimerWheel::unlink(uint32_t id) {
+  Entry& entry = entries_[id];
+  BOXOFFICE_ASSERT(entry.bucket != kNone);
+  if (entry.prev != kNone) {
+    entries_[entry.prev].next = entry.next;
+  } else {
+    heads_[entry.bucket] = entry.next;
+  }
+  if (entry.next != kNone) entries_[entry.next].prev = entry.prev;
+  entry.prev = entry.next = entry.bucket = kNone;
+  --size_;
 }
 
 }  // namespace boxoffice

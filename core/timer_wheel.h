@@ -1,10 +1,11 @@
-// TimerWheel: a hashed timing wheel of fixed capacity, used by each worker to expire its holds.
+// TimerWheel: a hashed timing wheel with one timer slot per id, used by each worker to expire
+// the holds it created (id = hold slot index).
 //
-// Deadlines are bucketed by tick (tick_ms); a bucket holds every timer whose deadline falls on
-// that tick modulo the wheel size, so a timer further out than one revolution is simply kept
-// when its bucket comes round early. advance() fires every timer whose deadline is <= now, at
-// most one tick late. All storage is allocated in the constructor; schedule() never allocates
-// and returns false when the wheel is full.
+// Deadlines are bucketed by tick (tick_ms) modulo kBuckets; a timer further out than one
+// revolution is kept when its bucket comes round early. advance() fires every timer whose
+// deadline is <= now, at most one tick late. An id has at most one timer: schedule() replaces
+// it (O(1), doubly-linked buckets), so stale timers of ended holds never pile up and the wheel
+// can never be full. All storage is allocated in the constructor.
 //
 // Thread safety: none; owned by one worker.
 #pragma once
@@ -12,17 +13,26 @@
 #include <cstdint>
 #include <vector>
 
+#include "shm/check.h"
+
 namespace boxoffice {
 
 class TimerWheel {
  public:
-  TimerWheel(uint32_t capacity, int64_t tick_ms, int64_t now_ms);
+  // Ids are 0..id_count-1.
+  TimerWheel(uint32_t id_count, int64_t tick_ms, int64_t now_ms);
 
-  bool schedule(uint64_t key, int64_t deadline_ms);
+  // Arms the timer of `id` for `deadline_ms`, replacing any earlier one; `cookie` comes back to
+  // fire() (the engine passes the hold version).
+  void schedule(uint32_t id, uint64_t cookie, int64_t deadline_ms);
+  void cancel(uint32_t id);
+  bool armed(uint32_t id) const { return entries_[id].bucket != kNone; }
   uint32_t size() const { return size_; }
-  uint32_t capacity() const { return static_cast<uint32_t>(entries_.size()); }
+  uint32_t id_count() const { return static_cast<uint32_t>(entries_.size()); }
 
-  // Calls fire(key, deadline_ms) for every timer due at `now_ms`. `fire` may schedule again.
+  // Calls fire(id, cookie, deadline_ms) for every timer due at `now_ms`, after disarming it;
+  // `fire` may schedule or cancel any timer. A timer re-armed by fire() for a deadline that is
+  // already due fires again in the same call, so fire() must move deadlines forward.
   template <typename Fire>
   uint32_t advance(int64_t now_ms, Fire&& fire);
 
@@ -30,20 +40,22 @@ class TimerWheel {
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr uint32_t kBuckets = 4096;
   struct Entry {
-    uint64_t key;
-    int64_t deadline_ms;
-    uint32_t next;
+    uint64_t cookie = 0;
+    int64_t deadline_ms = 0;
+    uint32_t prev = kNone;
+    uint32_t next = kNone;
+    uint32_t bucket = kNone;   // kNone: not armed
   };
-  uint32_t bucket_of(int64_t deadline_ms) const {
-    return static_cast<uint32_t>((deadline_ms / tick_ms_) % kBuckets);
-  }
+  void link(uint32_t id, uint32_t bucket);
+  void unlink(uint32_t id);
+  uint32_t bucket_of_tick(int64_t tick) const { return static_cast<uint32_t>(tick % kBuckets); }
 
   std::vector<Entry> entries_;
-  std::vector<uint32_t> buckets_;   // head entry of each bucket
-  uint32_t free_head_ = kNone;
+  std::vector<uint32_t> heads_;    // first id of each bucket
+  std::vector<uint32_t> kept_;     // advance() scratch, reserved for every id up front
   uint32_t size_ = 0;
   int64_t tick_ms_;
-  int64_t current_tick_;            // every tick < current_tick_ has been processed
+  int64_t current_tick_;           // ticks before this one have been processed
 };
 
 template <typename Fire>
@@ -51,31 +63,27 @@ uint32_t TimerWheel::advance(int64_t now_ms, Fire&& fire) {
   uint32_t fired = 0;
   const int64_t now_tick = now_ms / tick_ms_;
   // Never walk more than one revolution: after that every bucket has been visited.
-  int64_t first_tick = current_tick_;
-  if (now_tick - first_tick >= kBuckets) first_tick = now_tick - kBuckets + 1;
-  for (int64_t tick = first_tick; tick <= now_tick; ++tick) {
-    uint32_t index = buckets_[static_cast<uint32_t>(tick % kBuckets)];
-    buckets_[static_cast<uint32_t>(tick % kBuckets)] = kNone;
-    while (index != kNone) {
-      Entry& entry = entries_[index];
-      const uint32_t next = entry.next;
-      if (entry.deadline_ms <= now_ms) {
-        const uint64_t key = entry.key;
-        const int64_t deadline = entry.deadline_ms;
-        entry.next = free_head_;
-        free_head_ = index;
-        --size_;
+  int64_t tick = current_tick_;
+  if (now_tick - tick >= kBuckets) tick = now_tick - kBuckets + 1;
+  for (; tick <= now_tick; ++tick) {
+    const uint32_t bucket = bucket_of_tick(tick);
+    // Pop from the head each time, so fire() may arm or cancel any timer meanwhile. Timers not
+    // due yet (a later revolution, or later within the current tick) are set aside and put back.
+    kept_.clear();
+    for (uint32_t id = heads_[bucket]; id != kNone; id = heads_[bucket]) {
+      unlink(id);
+      if (entries_[id].deadline_ms <= now_ms) {
         ++fired;
-        fire(key, deadline);
+        fire(id, entries_[id].cookie, entries_[id].deadline_ms);
       } else {
-        const uint32_t bucket = bucket_of(entry.deadline_ms);
-        entry.next = buckets_[bucket];
-        buckets_[bucket] = index;
+        kept_.push_back(id);
       }
-      index = next;
+    }
+    for (uint32_t id : kept_) {
+      if (entries_[id].bucket == kNone) link(id, bucket_of_tick(entries_[id].deadline_ms / tick_ms_));
     }
   }
-  current_tick_ = now_tick;  // the current tick is revisited next time: deadlines within it
+  current_tick_ = now_tick;  // the current tick is revisited next time: deadlines later within it
   return fired;
 }
 

@@ -14,9 +14,10 @@ namespace boxoffice {
 
 class WorkerContext {
  public:
-  WorkerContext(uint32_t worker_index, uint32_t timer_capacity, int64_t now_ms,
+  // `holds_max` must be the seat table's (one timer per hold slot).
+  WorkerContext(uint32_t worker_index, uint32_t holds_max, int64_t now_ms,
                 int64_t timer_tick_ms = 10)
-      : index_(worker_index), wheel_(timer_capacity, timer_tick_ms, now_ms),
+      : index_(worker_index), wheel_(holds_max, timer_tick_ms, now_ms),
         hold_hint_(worker_index * 4096) {}
 
   uint32_t index() const { return index_; }

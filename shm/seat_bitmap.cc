@@ -121,9 +121,15 @@ int64_t acquire_any_bit(Word* words, uint32_t first_bit, uint32_t end_bit, uint3
   const uint32_t end_word = word_of(end_bit - 1) + 1;
   const uint32_t word_total = end_word - first_word;
   const uint32_t start = word_of(hint_bit) - first_word;
-  for (uint32_t n = 0; n < word_total; ++n) {
+  // Visit the hint's word from the hint upwards, every other word once, then the bits of the
+  // hint's word below the hint: bits are handed out round-robin, so a freed bit (a hold slot)
+  // is reused as late as possible.
+  for (uint32_t n = 0; n <= word_total; ++n) {
     const uint32_t word_index = first_word + (start + n) % word_total;
-    const uint64_t allowed = range_mask(word_index, first_bit, end_bit);
+    uint64_t allowed = range_mask(word_index, first_bit, end_bit);
+    const uint64_t at_or_above_hint = ~uint64_t{0} << (hint_bit % kBitsPerWord);
+    if (n == 0) allowed &= at_or_above_hint;
+    if (n == word_total) allowed &= ~at_or_above_hint;
     uint64_t current = words[word_index].load(std::memory_order_relaxed);
     for (;;) {
       const uint64_t free_bits = ~current & allowed;

@@ -61,8 +61,8 @@ inline bool test_bit(const Word* words, uint32_t bit) {
   return (words[word_of(bit)].load(std::memory_order_acquire) & mask_of(bit)) != 0;
 }
 
-// Tries to set one clear bit in [first_bit, end_bit), scanning words from the one holding
-// `hint_bit`, wrapping once. Returns the bit set, or -1 if every bit in range was set.
+// Tries to set one clear bit in [first_bit, end_bit): the first clear bit at or after
+// `hint_bit`, wrapping round once. Returns the bit set, or -1 if every bit in range was set.
 int64_t acquire_any_bit(Word* words, uint32_t first_bit, uint32_t end_bit, uint32_t hint_bit);
 
 // Number of set bits in [first_bit, end_bit).

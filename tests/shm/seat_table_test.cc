@@ -1,0 +1,171 @@
+// SeatTable: creating, re-attaching and refusing seat table files.
+#include "shm/seat_table.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "tests/core/engine_fixture.h"
+
+namespace boxoffice::shm {
+namespace {
+
+using boxoffice::testing::small_geometry;
+using boxoffice::testing::TempTablePath;
+
+std::unique_ptr<SeatTable> open_table(const std::string& path, std::string* error,
+                                      TableGeometry geometry = small_geometry()) {
+  return SeatTable::open({path, geometry, 1000}, error);
+}
+
+void overwrite(const std::string& path, off_t offset, const void* bytes, size_t size) {
+  const int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, bytes, size, offset), static_cast<ssize_t>(size));
+  ::close(fd);
+}
+
+TEST(SeatTable, CreatesThenReattachesKeepingState) {
+  TempTablePath path;
+  std::string error;
+  {
+    auto table = open_table(path.path(), &error);
+    ASSERT_NE(table, nullptr) << error;
+    EXPECT_TRUE(table->created());
+    EventSlot* slot = table->allocate_event(100, 10, &error);
+    ASSERT_NE(slot, nullptr) << error;
+    const uint32_t seats[] = {3, 64, 99};
+    uint32_t conflicts[3];
+    ASSERT_TRUE(acquire_seats(table->taken(*slot), seats, conflicts).acquired);
+    EXPECT_GE(table->allocate_hold(0), 0);
+  }
+  auto table = open_table(path.path(), &error);
+  ASSERT_NE(table, nullptr) << error;
+  EXPECT_FALSE(table->created());
+  EXPECT_EQ(table->events_used(), 1u);
+  EXPECT_EQ(table->header().attach_count.load(), 2u);
+  const EventSlot& slot = table->event(0);
+  EXPECT_EQ(slot.seat_count, 100u);
+  EXPECT_EQ(count_bits(table->taken(slot), 0, 100), 3u);
+  EXPECT_TRUE(test_bit(table->taken(slot), 64));
+  EXPECT_TRUE(table->hold_allocated(0));
+}
+
+TEST(SeatTable, RefusesSecondProcessOrHandle) {
+  TempTablePath path;
+  std::string error;
+  auto first = open_table(path.path(), &error);
+  ASSERT_NE(first, nullptr) << error;
+  auto second = open_table(path.path(), &error);
+  EXPECT_EQ(second, nullptr);
+  EXPECT_NE(error.find("in use"), std::string::npos) << error;
+}
+
+TEST(SeatTable, RefusesBadMagic) {
+  TempTablePath path;
+  std::string error;
+  ASSERT_NE(open_table(path.path(), &error), nullptr) << error;
+  overwrite(path.path(), 0, "NOTATABL", 8);
+  EXPECT_EQ(open_table(path.path(), &error), nullptr);
+  EXPECT_NE(error.find("bad magic"), std::string::npos) << error;
+}
+
+TEST(SeatTable, RefusesOtherFormatVersion) {
+  TempTablePath path;
+  std::string error;
+  ASSERT_NE(open_table(path.path(), &error), nullptr) << error;
+  const uint32_t version = kFormatVersion + 1;
+  overwrite(path.path(), offsetof(TableHeader, format_version), &version, sizeof version);
+  EXPECT_EQ(open_table(path.path(), &error), nullptr);
+  EXPECT_NE(error.find("format version"), std::string::npos) << error;
+}
+
+TEST(SeatTable, RefusesCorruptedHeader) {
+  TempTablePath path;
+  std::string error;
+  ASSERT_NE(open_table(path.path(), &error), nullptr) << error;
+  // Flip one byte of a checksummed field (the arena offset) without fixing the checksum.
+  uint8_t byte = 0x5A;
+  overwrite(path.path(), offsetof(TableHeader, arena_offset) + 2, &byte, 1);
+  EXPECT_EQ(open_table(path.path(), &error), nullptr);
+  EXPECT_NE(error.find("checksum"), std::string::npos) << error;
+}
+
+TEST(SeatTable, RefusesTruncatedFile) {
+  TempTablePath path;
+  std::string error;
+  ASSERT_NE(open_table(path.path(), &error), nullptr) << error;
+  ASSERT_EQ(::truncate(path.path().c_str(), 100), 0);
+  EXPECT_EQ(open_table(path.path(), &error), nullptr);
+  EXPECT_NE(error.find("too short"), std::string::npos) << error;
+  TempTablePath other;
+  ASSERT_NE(open_table(other.path(), &error), nullptr) << error;
+  ASSERT_EQ(::truncate(other.path().c_str(), 8192), 0);  // header intact, body missing
+  EXPECT_EQ(open_table(other.path(), &error), nullptr);
+  EXPECT_NE(error.find("file size"), std::string::npos) << error;
+}
+
+TEST(SeatTable, RefusesDifferentGeometry) {
+  TempTablePath path;
+  std::string error;
+  ASSERT_NE(open_table(path.path(), &error), nullptr) << error;
+  TableGeometry other = small_geometry();
+  other.holds_max *= 2;
+  EXPECT_EQ(open_table(path.path(), &error, other), nullptr);
+  EXPECT_NE(error.find("holds_max"), std::string::npos) << error;
+}
+
+TEST(SeatTable, RejectsBadGeometry) {
+  TempTablePath path;
+  std::string error;
+  TableGeometry g = small_geometry();
+  g.holds_max = 100;  // not a multiple of 64
+  EXPECT_EQ(open_table(path.path(), &error, g), nullptr);
+  EXPECT_NE(error.find("holds_max"), std::string::npos);
+  g = small_geometry();
+  g.idempotency_entries_max = 1000;  // not a power of two
+  EXPECT_EQ(open_table(path.path(), &error, g), nullptr);
+  g = small_geometry();
+  g.workers_max = kWorkersMax + 1;
+  EXPECT_EQ(open_table(path.path(), &error, g), nullptr);
+  EXPECT_NE(::access(path.path().c_str(), F_OK), 0) << "a refused geometry must not leave a file";
+}
+
+TEST(SeatTable, DirectoryAndArenaLimits) {
+  TempTablePath path;
+  std::string error;
+  TableGeometry g = small_geometry();
+  g.events_max = 2;
+  g.arena_bytes = 1 << 20;
+  auto table = open_table(path.path(), &error, g);
+  ASSERT_NE(table, nullptr) << error;
+  EXPECT_EQ(table->allocate_event(1'000'000, 10, &error), nullptr);  // ~130 MB of slots
+  EXPECT_NE(error.find("arena full"), std::string::npos) << error;
+  ASSERT_NE(table->allocate_event(100, 10, &error), nullptr) << error;
+  ASSERT_NE(table->allocate_event(100, 10, &error), nullptr) << error;
+  EXPECT_EQ(table->allocate_event(100, 10, &error), nullptr);
+  EXPECT_NE(error.find("directory full"), std::string::npos) << error;
+}
+
+TEST(SeatTable, HoldSlotsAllocateUntilFullThenReuse) {
+  TempTablePath path;
+  std::string error;
+  TableGeometry g = small_geometry();
+  g.holds_max = 128;
+  auto table = open_table(path.path(), &error, g);
+  ASSERT_NE(table, nullptr) << error;
+  std::vector<bool> seen(128, false);
+  for (int i = 0; i < 128; ++i) {
+    const int64_t slot = table->allocate_hold(static_cast<uint32_t>(i * 7));
+    ASSERT_GE(slot, 0);
+    ASSERT_FALSE(seen[slot]) << "slot handed out twice";
+    seen[slot] = true;
+  }
+  EXPECT_EQ(table->allocate_hold(0), -1);
+  table->free_hold(77);
+  EXPECT_EQ(table->allocate_hold(3), 77);
+}
+
+}  // namespace
+}  // namespace boxoffice::shm
