@@ -16,38 +16,40 @@ uint64_t pack_status(const TicketRecord& r) {
          (uint64_t{r.buyer_bytes} << kStatusBits) | static_cast<uint64_t>(r.status);
 }
 
-// Loads every field (relaxed); the caller fences with `seq`.
+// Loads every field with acquire, so the reader's second load of `seq` cannot move before them
+// (this replaces a fence, which ThreadSanitizer does not model).
 TicketRecord load_fields(const TicketSlot& slot) {
   TicketRecord r;
-  r.nonce = slot.nonce.load(std::memory_order_relaxed);
-  const uint64_t status = slot.status_word.load(std::memory_order_relaxed);
+  r.nonce = slot.nonce.load(std::memory_order_acquire);
+  const uint64_t status = slot.status_word.load(std::memory_order_acquire);
   r.status = static_cast<TicketStatus>(status & 0xFF);
   r.buyer_bytes = static_cast<uint32_t>((status >> kStatusBits) & 0xFF);
   r.generation = static_cast<uint32_t>(status >> (kStatusBits + kBuyerBytesBits));
-  r.price_cents = slot.price_cents.load(std::memory_order_relaxed);
-  r.sold_at_ms = slot.sold_at_ms.load(std::memory_order_relaxed);
-  r.voided_at_ms = slot.voided_at_ms.load(std::memory_order_relaxed);
-  r.idempotency_hash = slot.idempotency_hash.load(std::memory_order_relaxed);
+  r.price_cents = slot.price_cents.load(std::memory_order_acquire);
+  r.sold_at_ms = slot.sold_at_ms.load(std::memory_order_acquire);
+  r.voided_at_ms = slot.voided_at_ms.load(std::memory_order_acquire);
+  r.idempotency_hash = slot.idempotency_hash.load(std::memory_order_acquire);
   if (r.buyer_bytes > kBuyerRefBytesMax) r.buyer_bytes = kBuyerRefBytesMax;  // torn read
   for (uint32_t w = 0; w < kBuyerRefBytesMax / 8; ++w) {
-    const uint64_t word = slot.buyer[w].load(std::memory_order_relaxed);
+    const uint64_t word = slot.buyer[w].load(std::memory_order_acquire);
     std::memcpy(r.buyer + 8 * w, &word, 8);
   }
   return r;
 }
 
+// Stores every field with release, so none can move before the store that made `seq` odd.
 void store_fields(TicketSlot& slot, const TicketRecord& r) {
   BOXOFFICE_ASSERT(r.buyer_bytes <= kBuyerRefBytesMax);
-  slot.nonce.store(r.nonce, std::memory_order_relaxed);
-  slot.status_word.store(pack_status(r), std::memory_order_relaxed);
-  slot.price_cents.store(r.price_cents, std::memory_order_relaxed);
-  slot.sold_at_ms.store(r.sold_at_ms, std::memory_order_relaxed);
-  slot.voided_at_ms.store(r.voided_at_ms, std::memory_order_relaxed);
-  slot.idempotency_hash.store(r.idempotency_hash, std::memory_order_relaxed);
+  slot.nonce.store(r.nonce, std::memory_order_release);
+  slot.status_word.store(pack_status(r), std::memory_order_release);
+  slot.price_cents.store(r.price_cents, std::memory_order_release);
+  slot.sold_at_ms.store(r.sold_at_ms, std::memory_order_release);
+  slot.voided_at_ms.store(r.voided_at_ms, std::memory_order_release);
+  slot.idempotency_hash.store(r.idempotency_hash, std::memory_order_release);
   for (uint32_t w = 0; w < kBuyerRefBytesMax / 8; ++w) {
     uint64_t word;
     std::memcpy(&word, r.buyer + 8 * w, 8);
-    slot.buyer[w].store(word, std::memory_order_relaxed);
+    slot.buyer[w].store(word, std::memory_order_release);
   }
 }
 
@@ -64,8 +66,6 @@ TicketRecord lock_ticket(TicketSlot& slot) {
     if (spins > 64) std::this_thread::yield();
     seq = slot.seq.load(std::memory_order_relaxed);
   }
-  // Make the odd seq visible before any field store (readers check seq after their loads).
-  std::atomic_thread_fence(std::memory_order_release);
   return load_fields(slot);
 }
 
@@ -84,7 +84,6 @@ TicketRecord read_ticket(const TicketSlot& slot) {
       continue;
     }
     TicketRecord r = load_fields(slot);
-    std::atomic_thread_fence(std::memory_order_acquire);
     if (slot.seq.load(std::memory_order_relaxed) == before) return r;
   }
 }

@@ -3,8 +3,9 @@
 // Writers (the confirmer of the seat, or a void) take the slot by moving `seq` from even to odd
 // with a CAS, store the fields, and release it with seq + 1 (even again, release order).
 // Readers copy the fields between two loads of `seq` and retry when it moved or was odd: they
-// never block writers. Every field is an atomic accessed relaxed, fenced by `seq`, so the
-// protocol is race-free in the C++ model (and under ThreadSanitizer).
+// never block writers. Every field is an atomic (stored with release, loaded with acquire, which
+// orders them against `seq` without fences), so the protocol is race-free in the C++ model and
+// under ThreadSanitizer. On x86 these are plain moves.
 //
 // Thread safety: any thread; writers of the same slot exclude each other through `seq`.
 #pragma once

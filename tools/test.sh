@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what boxoffice needs (Debian 12 packages), builds it and runs the whole test suite:
+#   1. every test, optimized build (RelWithDebInfo);
+#   2. the concurrency tests again under ThreadSanitizer;
+#   3. every test again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Each build has its own directory (build, build-tsan, build-asan); reruns are incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+tools/install-deps.sh
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "build (RelWithDebInfo)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+step "tests"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+concurrency_targets=(seat_bitmap_test engine_stress_test recovery_test engine_test)
+step "ThreadSanitizer build: ${concurrency_targets[*]}"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOXOFFICE_SANITIZE=thread \
+      -DBOXOFFICE_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan -j "$jobs" --target "${concurrency_targets[@]}"
+step "concurrency tests under ThreadSanitizer"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  ctest --test-dir build-tsan --output-on-failure -j "$jobs" \
+        -R '^(SeatBitmap|EngineStressTest|RecoveryTest|EngineTest|SmallHoldTableTest)'
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer build"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOXOFFICE_SANITIZE=address \
+      -DBOXOFFICE_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j "$jobs"
+step "tests under ASan + UBSan"
+ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs"
