@@ -88,10 +88,18 @@ struct Engine::EventRuntime {
   EventState state() const {
     return static_cast<EventState>(slot->state.load(std::memory_order_acquire));
   }
+  shm::WorkerCounters& counters_of_worker(uint32_t worker_index, uint32_t workers_max) const {
+    BOXOFFICE_ASSERT(worker_index < workers_max);  // each thread needs its own index < workers_max
+    return counters[worker_index];
+  }
   int64_t price_of(uint32_t seat_index) const {
     return layout.locate(seat_index).zone->price_cents;
   }
 };
+
+shm::WorkerCounters& Engine::counters_of(const EventRuntime& event, WorkerContext& worker) const {
+  return event.counters_of_worker(worker.index(), table_->geometry().workers_max);
+}
 
 std::string_view event_state_name(EventState state) {
   switch (state) {
@@ -245,10 +253,10 @@ Status Engine::create_event(std::string_view document_json, int64_t now_ms,
       /*allow_exceptions=*/false);
   if (too_deep) return Status(ErrorCode::kLimitExceeded, "event document nested too deeply");
   if (document.is_discarded()) return Status(ErrorCode::kBadRequest, "event document is not valid JSON");
-  return create_event(document, now_ms, event_index);
+  return create_event_parsed(document, now_ms, event_index);
 }
 
-Status Engine::create_event(const json& document, int64_t now_ms, uint32_t* event_index) {
+Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_t* event_index) {
   if (!document.is_object()) return Status(ErrorCode::kBadRequest, "event document must be an object");
   for (const auto& item : document.items()) {
     if (item.key() != "id" && item.key() != "name" && item.key() != "state" &&
@@ -506,7 +514,7 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
       HoldControl{version, HoldState::kActive, static_cast<uint64_t>(rel_ms(expires_at_ms))}.encode(),
       std::memory_order_release);
 
-  shm::WorkerCounters& counters = event.counters[worker.index()];
+  shm::WorkerCounters& counters = counters_of(event, worker);
   bump(counters.seats_held, seats.count);
   bump(counters.holds_created, 1);
   worker.wheel().schedule(hold_index, version, expires_at_ms);
@@ -611,7 +619,7 @@ void Engine::end_hold(WorkerContext& worker, uint32_t hold_index, HoldControl co
     event->owners[seats.seats[i]].store(0, std::memory_order_relaxed);
   }
   shm::release_seats(event->taken, seats.span());
-  shm::WorkerCounters& counters = event->counters[worker.index()];
+  shm::WorkerCounters& counters = counters_of(*event, worker);
   bump(counters.seats_held, -static_cast<int64_t>(seats.count));
   bump(end == HoldEnd::kExpired ? counters.holds_expired : counters.holds_released, 1);
   control.state = end == HoldEnd::kExpired ? HoldState::kExpired : HoldState::kReleased;
@@ -849,7 +857,7 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
                         {nonces.data(), seats.count});
     intent.pending_idempotency_plus_one.store(0, std::memory_order_relaxed);
   }
-  shm::WorkerCounters& counters = event.counters[worker.index()];
+  shm::WorkerCounters& counters = counters_of(event, worker);
   bump(counters.seats_sold, seats.count);
   bump(counters.revenue_cents, outcome->total_cents);
   outcome->event_index = event.index;
@@ -943,7 +951,7 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
   seats.count = slot.seat_count.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < seats.count; ++i) seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
   commit_sale(worker, event, seats, hold_index + 1, keyed ? entry + 1 : 0, request, now_ms, &outcome);
-  bump(event.counters[worker.index()].seats_held, -static_cast<int64_t>(seats.count));
+  bump(counters_of(event, worker).seats_held, -static_cast<int64_t>(seats.count));
   control.state = HoldState::kConfirmed;
   slot.control.store(control.encode(), std::memory_order_release);
   table_->free_hold(hold_index);
@@ -1054,7 +1062,7 @@ VoidOutcome Engine::void_ticket(WorkerContext& worker, TicketId id, int64_t now_
   const uint32_t seats[1] = {seat};
   shm::clear_bits(event->sold, seats);
   shm::release_seats(event->taken, seats);
-  shm::WorkerCounters& counters = event->counters[worker.index()];
+  shm::WorkerCounters& counters = counters_of(*event, worker);
   bump(counters.seats_sold, -1);
   bump(counters.revenue_cents, -record.price_cents);
   bump(counters.tickets_voided, 1);

@@ -147,7 +147,8 @@ class Engine {
   // Events. `document` is {"id": "...", "name"?: "...", "state"?: "open"|"paused"|"closed",
   // "layout": {...}} as JSON text or an already-parsed document (from msgpack).
   Status create_event(std::string_view document_json, int64_t now_ms, uint32_t* event_index);
-  Status create_event(const nlohmann::json& document, int64_t now_ms, uint32_t* event_index);
+  Status create_event_parsed(const nlohmann::json& document, int64_t now_ms,
+                             uint32_t* event_index);
   Status set_event_state(uint32_t event_index, shm::EventState state);
   bool find_event(std::string_view event_id, uint32_t* event_index) const;
   uint32_t event_count() const;              // indices [0, event_count()) may be valid
@@ -204,6 +205,7 @@ class Engine {
   uint32_t deadline_mark(int64_t deadline_ms) const;
   bool token_deadline_passed(HoldToken token, int64_t now_ms) const;
   void register_id(uint32_t event_index);
+  shm::WorkerCounters& counters_of(const EventRuntime& event, WorkerContext& worker) const;
 
   shm::SeatTable* table_;
   EngineOptions options_;
