@@ -151,6 +151,10 @@ Engine::~Engine() {
 
 std::unique_ptr<Engine> Engine::open(shm::SeatTable* table, const EngineOptions& options,
                                      std::string* error) {
+  if (options.layout.venue_bytes_max > shm::kVenueIdBytesMax) {
+    *error = "venue_bytes_max must be at most " + std::to_string(shm::kVenueIdBytesMax);
+    return nullptr;
+  }
   if (options.seats_per_request_max == 0 ||
       options.seats_per_request_max > shm::kSeatsPerHoldMax) {
     *error = "seats_per_request_max must be in 1.." + std::to_string(shm::kSeatsPerHoldMax);
@@ -830,7 +834,9 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
     record.idempotency_hash = idempotency_hash;
     record.buyer_bytes = static_cast<uint32_t>(request.buyer_ref.size());
     std::memset(record.buyer, 0, sizeof record.buyer);
-    std::memcpy(record.buyer, request.buyer_ref.data(), request.buyer_ref.size());
+    if (!request.buyer_ref.empty()) {
+      std::memcpy(record.buyer, request.buyer_ref.data(), request.buyer_ref.size());
+    }
     shm::unlock_ticket(event.tickets[seat], record);
     nonces[i] = record.nonce;
     outcome->tickets[i] = TicketId::make(event.index, seat, record.nonce);

@@ -15,6 +15,7 @@ using nlohmann::json;
 constexpr uint32_t kGeneralAdmission = 0x80000000u;
 constexpr int64_t kPriceCentsMax = int64_t{1} << 40;  // ~11 billion units of currency
 constexpr int64_t kZoneIdMax = (int64_t{1} << 31) - 1;
+constexpr int64_t kCountMax = (int64_t{1} << 31) - 1;  // counts above a limit are LIMIT_EXCEEDED
 
 Status bad(const std::string& path, const std::string& what) {
   return Status(ErrorCode::kBadRequest, "layout " + path + ": " + what);
@@ -102,7 +103,9 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
   Layout layout;
   if (!document.is_object()) return bad("document", "must be an object");
   if (Status s = check_keys(document, "document", {"venue", "name", "zones"}); !s.is_ok()) return s;
-  if (Status s = get_string(document, "document", "venue", true, 64, &layout.venue_); !s.is_ok())
+  if (Status s = get_string(document, "document", "venue", true, limits.venue_bytes_max,
+                            &layout.venue_);
+      !s.is_ok())
     return s;
   if (Status s = get_string(document, "document", "name", false, limits.name_bytes_max,
                             &layout.name_);
@@ -141,9 +144,12 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
       return s;
     if (!price) return bad(path, "missing \"price_cents\"");
     zone.price_cents = *price;
-    if (Status s = get_integer(zone_doc, path, "capacity", 1, limits.seats_max, &capacity);
-        !s.is_ok())
+    if (Status s = get_integer(zone_doc, path, "capacity", 1, kCountMax, &capacity); !s.is_ok())
       return s;
+    if (capacity && *capacity > limits.seats_max) {
+      return too_big(path + ".capacity", "more than " + std::to_string(limits.seats_max) +
+                                             " places in an event");
+    }
     const bool has_rows = zone_doc.contains("rows");
     if (has_rows == capacity.has_value()) {
       return bad(path, "needs exactly one of \"rows\" (reserved seating) or \"capacity\" "
@@ -211,11 +217,14 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
           row.seat_count = static_cast<uint32_t>(seats_it->size());
         } else {
           std::optional<int64_t> count, first;
-          if (Status s = get_integer(row_doc, row_path, "seats", 1, limits.seats_per_row_max,
-                                     &count);
-              !s.is_ok())
+          if (Status s = get_integer(row_doc, row_path, "seats", 1, kCountMax, &count); !s.is_ok())
             return s;
           if (!count) return bad(row_path + ".seats", "must be a count or an array of labels");
+          if (*count > limits.seats_per_row_max) {
+            return too_big(row_path + ".seats", "more than " +
+                                                    std::to_string(limits.seats_per_row_max) +
+                                                    " seats in a row");
+          }
           if (Status s = get_integer(row_doc, row_path, "first", 0, 1'000'000, &first);
               !s.is_ok())
             return s;
@@ -270,6 +279,7 @@ std::optional<uint32_t> Layout::seat_index(int64_t zone_id, std::string_view row
   const Zone& zone = zones_[zone_it->second];
   auto parse_number = [](std::string_view text) -> std::optional<int64_t> {
     int64_t value = 0;
+    if (text.size() > 1 && text[0] == '0') return std::nullopt;  // "05" is not seat 5's label
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
     return value;

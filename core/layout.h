@@ -32,7 +32,8 @@ struct LayoutLimits {
   uint32_t seats_per_row_max = 1000;
   uint32_t seats_max = 1u << 20;        // per event, reserved and general admission together
   uint32_t label_bytes_max = 16;        // row and seat labels
-  uint32_t name_bytes_max = 128;        // zone and venue names
+  uint32_t name_bytes_max = 128;        // zone and layout names
+  uint32_t venue_bytes_max = 64;        // the venue id (at most shm::kVenueIdBytesMax)
   uint32_t nesting_depth_max = 8;
 };
 

@@ -5,10 +5,9 @@
 namespace boxoffice {
 
 TimerWheel::TimerWheel(uint32_t id_count, int64_t tick_ms, int64_t now_ms)
-    : entries_(id_count), heads_(kBuckets, kNone), tick_ms_(tick_ms),
+    : entries_(id_count), heads_(kBuckets + 1, kNone), tick_ms_(tick_ms),
       current_tick_(now_ms / tick_ms) {
   BOXOFFICE_ASSERT(tick_ms > 0);
-  kept_.reserve(id_count);
 }
 
 void TimerWheel::schedule(uint32_t id, uint64_t cookie, int64_t deadline_ms) {

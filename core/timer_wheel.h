@@ -31,8 +31,8 @@ class TimerWheel {
   uint32_t id_count() const { return static_cast<uint32_t>(entries_.size()); }
 
   // Calls fire(id, cookie, deadline_ms) for every timer due at `now_ms`, after disarming it;
-  // `fire` may schedule or cancel any timer. A timer re-armed by fire() for a deadline that is
-  // already due fires again in the same call, so fire() must move deadlines forward.
+  // `fire` may schedule or cancel any timer. A timer armed by fire() for a deadline that is
+  // already due fires in the same call, so fire() must not re-arm a timer for the past forever.
   template <typename Fire>
   uint32_t advance(int64_t now_ms, Fire&& fire);
 
@@ -51,8 +51,8 @@ class TimerWheel {
   uint32_t bucket_of_tick(int64_t tick) const { return static_cast<uint32_t>(tick % kBuckets); }
 
   std::vector<Entry> entries_;
-  std::vector<uint32_t> heads_;    // first id of each bucket
-  std::vector<uint32_t> kept_;     // advance() scratch, reserved for every id up front
+  static constexpr uint32_t kParked = kBuckets;  // extra bucket used inside advance()
+  std::vector<uint32_t> heads_;    // first id of each bucket, then of the parking bucket
   uint32_t size_ = 0;
   int64_t tick_ms_;
   int64_t current_tick_;           // ticks before this one have been processed
@@ -66,21 +66,23 @@ uint32_t TimerWheel::advance(int64_t now_ms, Fire&& fire) {
   int64_t tick = current_tick_;
   if (now_tick - tick >= kBuckets) tick = now_tick - kBuckets + 1;
   for (; tick <= now_tick; ++tick) {
+    current_tick_ = tick;  // a timer armed by fire() for a past deadline lands in this bucket
     const uint32_t bucket = bucket_of_tick(tick);
     // Pop from the head each time, so fire() may arm or cancel any timer meanwhile. Timers not
-    // due yet (a later revolution, or later within the current tick) are set aside and put back.
-    kept_.clear();
+    // due yet (a later revolution, or later within this tick) wait, still armed and cancellable,
+    // in the parking bucket until the walk of this bucket is over.
     for (uint32_t id = heads_[bucket]; id != kNone; id = heads_[bucket]) {
       unlink(id);
       if (entries_[id].deadline_ms <= now_ms) {
         ++fired;
         fire(id, entries_[id].cookie, entries_[id].deadline_ms);
       } else {
-        kept_.push_back(id);
+        link(id, kParked);
       }
     }
-    for (uint32_t id : kept_) {
-      if (entries_[id].bucket == kNone) link(id, bucket_of_tick(entries_[id].deadline_ms / tick_ms_));
+    for (uint32_t id = heads_[kParked]; id != kNone; id = heads_[kParked]) {
+      unlink(id);
+      link(id, bucket);
     }
   }
   current_tick_ = now_tick;  // the current tick is revisited next time: deadlines later within it

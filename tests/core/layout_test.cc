@@ -505,9 +505,6 @@ TEST(LayoutBounds, LabelledSeatsPerRowAtLimitAcceptedAndOneMoreRejected) {
 
 // The same limit as above, written as a seat count instead of a list of labels: a row of more
 // than seats_per_row_max seats is over a configured limit either way.
-// KNOWN FAILURE (implementation bug, reported): a numbered row over seats_per_row_max is
-// rejected with BAD_REQUEST ("zones[0].rows[0].seats: must be at most 5", get_integer's range
-// check) instead of LIMIT_EXCEEDED, while the same row written as labels gets LIMIT_EXCEEDED.
 TEST(LayoutBounds, NumberedSeatsPerRowOverLimitIsLimitExceeded) {
   LayoutLimits limits;
   limits.seats_per_row_max = 5;
@@ -539,9 +536,6 @@ TEST(LayoutBounds, TotalSeatsCountsEveryZoneIncludingGeneralAdmission) {
   expect_rejected(parse(document, limits), ErrorCode::kLimitExceeded, "zones[1]");
 }
 
-// KNOWN FAILURE (implementation bug, reported): a single general-admission zone whose capacity
-// alone is over seats_max is rejected with BAD_REQUEST ("zones[0].capacity: must be at most
-// 10", get_integer's range check), while the same excess over two zones is LIMIT_EXCEEDED.
 TEST(LayoutBounds, GeneralAdmissionCapacityOverSeatsMaxIsLimitExceeded) {
   LayoutLimits limits;
   limits.seats_max = 10;
