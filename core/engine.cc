@@ -814,6 +814,59 @@ bool is_final(ErrorCode code) {
 
 }  // namespace
 
+bool Engine::claim_key(WorkerContext& worker, const SaleRequest& request, int64_t now_ms,
+                       uint32_t* entry, SaleOutcome* outcome) {
+  if (request.idempotency_key.empty()) return true;
+  shm::CommitIntent& intent = table_->intent(worker.index());
+  // The hash goes in first: a crash between the claim and the index store below is still found.
+  intent.pending_key_hash.store(IdempotencyTable::hash(request.idempotency_key), std::memory_order_relaxed);
+  switch (idempotency_.claim(request.idempotency_key, now_ms, entry)) {
+    case IdempotencyTable::Claim::kOwned:
+      intent.pending_idempotency_plus_one.store(*entry + 1, std::memory_order_relaxed);
+      return true;
+    case IdempotencyTable::Claim::kReplay: {
+      const shm::IdempotencyEntry& e = idempotency_.entry(*entry);
+      outcome->replayed = true;
+      outcome->event_index = e.event_index;
+      outcome->seats.count = e.ticket_count;
+      for (uint32_t i = 0; i < e.ticket_count; ++i) {
+        outcome->seats.seats[i] = e.seats[i];
+        if (e.error_code == 0) {
+          outcome->tickets[i] = TicketId::make(e.event_index, e.seats[i], e.nonces[i]);
+          outcome->total_cents += runtime(e.event_index)->price_of(e.seats[i]);
+        }
+      }
+      if (e.error_code != 0) {
+        outcome->status = Status(static_cast<ErrorCode>(e.error_code),
+                                 "outcome of the first request with this idempotency_key");
+      }
+      break;
+    }
+    case IdempotencyTable::Claim::kInProgress:
+      outcome->status = Status(ErrorCode::kBusy, "a request with this idempotency_key is running");
+      break;
+    case IdempotencyTable::Claim::kFull:
+      outcome->status = Status(ErrorCode::kLimitExceeded, "idempotency table full");
+      break;
+  }
+  intent.pending_key_hash.store(0, std::memory_order_relaxed);
+  return false;
+}
+
+void Engine::settle_key(WorkerContext& worker, const SaleRequest& request, uint32_t entry,
+                        SaleOutcome* outcome) {
+  if (request.idempotency_key.empty()) return;
+  if (is_final(outcome->status.code())) {
+    idempotency_.finish(entry, outcome->event_index, static_cast<uint32_t>(outcome->status.code()),
+                        outcome->seats.span(), {});
+  } else {
+    idempotency_.abandon(entry);
+  }
+  shm::CommitIntent& intent = table_->intent(worker.index());
+  intent.pending_idempotency_plus_one.store(0, std::memory_order_relaxed);
+  intent.pending_key_hash.store(0, std::memory_order_relaxed);
+}
+
 void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
                          uint32_t hold_index_plus_one, uint32_t idempotency_index_plus_one,
                          const SaleRequest& request, int64_t now_ms, SaleOutcome* outcome) {
@@ -862,6 +915,7 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
     idempotency_.finish(idempotency_index_plus_one - 1, event.index, 0, seats.span(),
                         {nonces.data(), seats.count});
     intent.pending_idempotency_plus_one.store(0, std::memory_order_relaxed);
+    intent.pending_key_hash.store(0, std::memory_order_relaxed);
   }
   shm::WorkerCounters& counters = counters_of(event, worker);
   bump(counters.seats_sold, seats.count);
@@ -878,53 +932,14 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
   // An idempotent retry is answered before looking at the hold, which has since been confirmed
   // (or its slot reused).
   uint32_t entry = 0;
-  bool keyed = !request.idempotency_key.empty();
-  shm::CommitIntent& intent = table_->intent(worker.index());
-  if (keyed) {
-    switch (idempotency_.claim(request.idempotency_key, now_ms, &entry)) {
-      case IdempotencyTable::Claim::kOwned:
-        intent.pending_idempotency_plus_one.store(entry + 1, std::memory_order_relaxed);
-        break;
-      case IdempotencyTable::Claim::kReplay: {
-        const shm::IdempotencyEntry& e = idempotency_.entry(entry);
-        const EventRuntime* event = runtime(e.event_index);
-        outcome.replayed = true;
-        outcome.event_index = e.event_index;
-        outcome.seats.count = e.ticket_count;
-        for (uint32_t i = 0; i < e.ticket_count; ++i) {
-          outcome.seats.seats[i] = e.seats[i];
-          if (e.error_code == 0) {
-            outcome.tickets[i] = TicketId::make(e.event_index, e.seats[i], e.nonces[i]);
-            outcome.total_cents += event->price_of(e.seats[i]);
-          }
-        }
-        if (e.error_code != 0) {
-          outcome.status = Status(static_cast<ErrorCode>(e.error_code),
-                                  "outcome of the first request with this idempotency_key");
-        }
-        return outcome;
-      }
-      case IdempotencyTable::Claim::kInProgress:
-        outcome.status = Status(ErrorCode::kBusy, "a request with this idempotency_key is running");
-        return outcome;
-      case IdempotencyTable::Claim::kFull:
-        outcome.status = Status(ErrorCode::kLimitExceeded, "idempotency table full");
-        return outcome;
-    }
-  }
+  if (!claim_key(worker, request, now_ms, &entry, &outcome)) return outcome;
   auto finish = [&](Status status) {
     outcome.status = std::move(status);
-    if (keyed) {
-      if (is_final(outcome.status.code())) {
-        idempotency_.finish(entry, outcome.event_index, static_cast<uint32_t>(outcome.status.code()),
-                            outcome.seats.span(), {});
-      } else {
-        idempotency_.abandon(entry);
-      }
-      intent.pending_idempotency_plus_one.store(0, std::memory_order_relaxed);
-    }
+    settle_key(worker, request, entry, &outcome);
     return outcome;
   };
+  const bool keyed = !request.idempotency_key.empty();
+  shm::CommitIntent& intent = table_->intent(worker.index());
 
   if (token.hold_index() >= table_->geometry().holds_max) return finish(kHoldNotFound);
   const uint32_t hold_index = token.hold_index();
@@ -978,54 +993,16 @@ SaleOutcome Engine::buy(WorkerContext& worker, uint32_t event_index,
   if (outcome.status = check_seats(*event, seats, &sorted); !outcome.status.is_ok()) return outcome;
   if (outcome.status = check_sale_request(request); !outcome.status.is_ok()) return outcome;
 
-  // Same key handling as confirm(); kept inline because the two differ in what they replay.
-  const bool keyed = !request.idempotency_key.empty();
   uint32_t entry = 0;
-  shm::CommitIntent& intent = table_->intent(worker.index());
-  if (keyed) {
-    switch (idempotency_.claim(request.idempotency_key, now_ms, &entry)) {
-      case IdempotencyTable::Claim::kOwned:
-        intent.pending_idempotency_plus_one.store(entry + 1, std::memory_order_relaxed);
-        break;
-      case IdempotencyTable::Claim::kReplay: {
-        const shm::IdempotencyEntry& e = idempotency_.entry(entry);
-        outcome.replayed = true;
-        outcome.event_index = e.event_index;
-        outcome.seats.count = e.ticket_count;
-        for (uint32_t i = 0; i < e.ticket_count; ++i) {
-          outcome.seats.seats[i] = e.seats[i];
-          if (e.error_code == 0) {
-            outcome.tickets[i] = TicketId::make(e.event_index, e.seats[i], e.nonces[i]);
-            outcome.total_cents += runtime(e.event_index)->price_of(e.seats[i]);
-          }
-        }
-        if (e.error_code != 0) {
-          outcome.status = Status(static_cast<ErrorCode>(e.error_code),
-                                  "outcome of the first request with this idempotency_key");
-        }
-        return outcome;
-      }
-      case IdempotencyTable::Claim::kInProgress:
-        outcome.status = Status(ErrorCode::kBusy, "a request with this idempotency_key is running");
-        return outcome;
-      case IdempotencyTable::Claim::kFull:
-        outcome.status = Status(ErrorCode::kLimitExceeded, "idempotency table full");
-        return outcome;
-    }
-  }
+  if (!claim_key(worker, request, now_ms, &entry, &outcome)) return outcome;
   auto finish = [&](Status status) {
     outcome.status = std::move(status);
-    if (keyed) {
-      if (is_final(outcome.status.code())) {
-        idempotency_.finish(entry, event_index, static_cast<uint32_t>(outcome.status.code()),
-                            outcome.seats.span(), {});
-      } else {
-        idempotency_.abandon(entry);
-      }
-      intent.pending_idempotency_plus_one.store(0, std::memory_order_relaxed);
-    }
+    outcome.event_index = event_index;
+    settle_key(worker, request, entry, &outcome);
     return outcome;
   };
+  const bool keyed = !request.idempotency_key.empty();
+  shm::CommitIntent& intent = table_->intent(worker.index());
 
   if (event->state() != EventState::kOpen) {
     return finish(Status(ErrorCode::kEventClosed, "event is not open for sale"));
@@ -1188,8 +1165,12 @@ RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
         idempotency_.abandon(pending - 1);
         ++report.idempotency_abandoned;
       }
+    } else if (const uint64_t hash = intent.pending_key_hash.load(); hash != 0) {
+      // Cut inside claim(): an entry may carry the hash with its key never published.
+      report.idempotency_abandoned += idempotency_.reset_unpublished(hash);
     }
     intent.pending_idempotency_plus_one.store(0);
+    intent.pending_key_hash.store(0);
   }
 
   // 3. Holds: finish transitions cut half-way, restore interrupted confirms, expire the overdue.

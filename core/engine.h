@@ -193,6 +193,13 @@ class Engine {
                      SeatList* sorted) const;
   HoldOutcome make_hold(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
                         int64_t ttl_ms, int64_t now_ms);
+  // Claims the request's idempotency key (if any). False when `outcome` is already the answer:
+  // the replayed first outcome, BUSY (same key running) or LIMIT_EXCEEDED (table full).
+  bool claim_key(WorkerContext& worker, const SaleRequest& request, int64_t now_ms,
+                 uint32_t* entry, SaleOutcome* outcome);
+  // Records the outcome under the key if it is final, else lets the key run again.
+  void settle_key(WorkerContext& worker, const SaleRequest& request, uint32_t entry,
+                  SaleOutcome* outcome);
   void commit_sale(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
                    uint32_t hold_index_plus_one, uint32_t idempotency_index_plus_one,
                    const SaleRequest& request, int64_t now_ms, SaleOutcome* outcome);

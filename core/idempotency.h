@@ -38,6 +38,9 @@ class IdempotencyTable {
               std::span<const uint32_t> seats, std::span<const uint64_t> nonces);
   // The operation failed transiently (BUSY, INTERNAL): the next request with the key reruns it.
   void abandon(uint32_t entry_index);
+  // Recovery only: retires the entries in `hash`'s probe window that were claimed but never
+  // published (the claimer died in between), so the key can be claimed again. Returns how many.
+  uint32_t reset_unpublished(uint64_t hash);
   const shm::IdempotencyEntry& entry(uint32_t entry_index) { return table_->idempotency(entry_index); }
 
   static uint64_t hash(std::string_view key);

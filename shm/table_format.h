@@ -168,6 +168,7 @@ enum class IntentState : uint32_t { kIdle = 0, kCommitting = 1 };
 struct alignas(64) CommitIntent {
   std::atomic<uint32_t> state;            // IntentState
   std::atomic<uint32_t> pending_idempotency_plus_one;  // claimed entry, 0 = none
+  std::atomic<uint64_t> pending_key_hash;             // set just before claiming, 0 = none
   uint32_t event_index;
   uint32_t hold_index_plus_one;           // 0 for a direct buy
   uint32_t hold_version;

@@ -203,6 +203,23 @@ TEST_F(RecoveryTest, KeyClaimedButNeverUsedIsAbandoned) {
   EXPECT_FALSE(sale.replayed);
 }
 
+TEST_F(RecoveryTest, KeyClaimCutBeforePublishingIsRetired) {
+  const uint32_t e = create("Cinema", "cinema.json");
+  // The claimer died between its CAS on the entry's hash and publishing the key.
+  const uint64_t hash = IdempotencyTable::hash("k-cut");
+  table_->idempotency(static_cast<uint32_t>(hash) & (geometry_.idempotency_entries_max - 1)).key_hash.store(hash);
+  const uint32_t a[] = {4};
+  ASSERT_EQ(engine_->buy(*worker_, e, a, {"k-cut", ""}, now_ms_).status.code(), ErrorCode::kBusy);
+  table_->intent(worker_->index()).pending_key_hash.store(hash);
+  const RecoveryReport report = reopen();
+  EXPECT_EQ(report.idempotency_abandoned, 1u);
+  SaleOutcome sale = engine_->buy(*worker_, e, a, {"k-cut", ""}, now_ms_);
+  ASSERT_TRUE(sale.status.is_ok()) << sale.status.to_string();
+  SaleOutcome retry = engine_->buy(*worker_, e, a, {"k-cut", ""}, now_ms_);
+  EXPECT_TRUE(retry.replayed);
+  EXPECT_EQ(retry.tickets[0], sale.tickets[0]);
+}
+
 // A child process books over and over and reports every acknowledged ticket through a pipe;
 // the parent kills it with SIGKILL at a random moment, re-attaches, recovers and checks.
 TEST_F(RecoveryTest, KillNineAtRandomMomentsLosesNothingAcknowledged) {
