@@ -9,17 +9,17 @@
 // Each thread brings its own WorkerContext with worker index = thread index. The clock is a
 // per-thread counter advanced by 1 ms every 1024 operations (no clock_gettime in the timed
 // loops); holds are taken with a 10-minute TTL and released in the same iteration, so none
-// expires during a run. The TimerWheel of each worker has holds_max entries; note that a
-// released hold's wheel entry stays until its deadline, so after holds_max holds the wheel is
-// full and Engine::make_hold's schedule() returns at once (this is also the server's steady
-// state at any real hold rate).
+// expires during a run (each hold still arms its slot's timer in the worker's wheel, as in the
+// server).
 //
-// Names: *_single = one thread, one seat (or 4 seats) that nobody else touches. With
+// Names: without /threads:2, one thread on seats that nobody else touches. With
 // /threads:2 both threads hammer the SAME 64-bit words: the plain names give each thread its
 // own seats inside those words; the *_same_seat(s) names make both threads fight for the same
 // seats, where a SEAT_TAKEN answer (or a failed acquire) is a completed op, counted in the
 // `seat_taken` counter (fraction of ops). Threaded runs use real time: "Time" = wall time /
-// total ops of both threads (inverse throughput), "CPU" = CPU time per op on one thread.
+// total ops of both threads (inverse throughput), "CPU" = CPU time per op on one thread; a
+// threaded row whose CPU is not ~2x its Time ran while another process held a core.
+// BM_bitmap_acquire_release_* is the peer: the bare seat lock the engine is built on.
 //
 // Machine-readable output: --benchmark_format=json or --benchmark_out=FILE.
 #include <sys/mman.h>
