@@ -52,8 +52,18 @@ RowPick pick_in_row(const shm::Word* taken, uint32_t row_first, uint32_t row_sea
     const uint64_t word = taken[shm::word_of(seat)].load(std::memory_order_acquire);
     const uint32_t in_word = seat % shm::kBitsPerWord;
     const uint32_t span = std::min(shm::kBitsPerWord - in_word, row_seats - i);
-    if (!in_run && span == shm::kBitsPerWord && word == ~uint64_t{0}) {
-      i += span;  // a whole taken word: nothing to see
+    const uint64_t span_mask =
+        (span == shm::kBitsPerWord ? ~uint64_t{0} : (uint64_t{1} << span) - 1) << in_word;
+    if ((word & span_mask) == span_mask) {  // all taken: a run (if any) ends here
+      if (in_run) consider_run(run_start, i, count, row_seats, &best);
+      in_run = false;
+      i += span;
+      continue;
+    }
+    if ((word & span_mask) == 0) {  // all free: a run starts or goes on
+      if (!in_run) run_start = i;
+      in_run = true;
+      i += span;
       continue;
     }
     for (uint32_t k = 0; k < span; ++k) {

@@ -81,7 +81,6 @@ struct Engine::EventRuntime {
   std::string name;
   Word* taken = nullptr;
   Word* sold = nullptr;
-  std::atomic<uint32_t>* owners = nullptr;
   shm::TicketSlot* tickets = nullptr;
   shm::WorkerCounters* counters = nullptr;
 
@@ -206,7 +205,6 @@ Status Engine::load_event(uint32_t event_index) {
   }
   runtime->taken = table_->taken(slot);
   runtime->sold = table_->sold(slot);
-  runtime->owners = table_->owners(slot);
   runtime->tickets = table_->tickets(slot);
   runtime->counters = table_->counters(slot);
   events_[event_index].store(runtime.release(), std::memory_order_release);
@@ -437,9 +435,13 @@ Status Engine::check_seats(const EventRuntime& event, std::span<const uint32_t> 
   if (seats.size() > options_.seats_per_request_max) {
     return Status(ErrorCode::kLimitExceeded, "too many seats in one request");
   }
+  // Insertion sort: at most 32 seats, usually 1-4, often already ascending.
   sorted->count = static_cast<uint32_t>(seats.size());
-  std::copy(seats.begin(), seats.end(), sorted->seats.begin());
-  std::sort(sorted->seats.begin(), sorted->seats.begin() + sorted->count);
+  for (uint32_t i = 0; i < sorted->count; ++i) {
+    uint32_t j = i;
+    for (; j > 0 && sorted->seats[j - 1] > seats[i]; --j) sorted->seats[j] = sorted->seats[j - 1];
+    sorted->seats[j] = seats[i];
+  }
   for (uint32_t i = 0; i < sorted->count; ++i) {
     if (sorted->seats[i] >= event.layout.seat_count()) {
       return Status(ErrorCode::kBadRequest, "seat index out of range");
@@ -511,7 +513,7 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
   slot.created_at_ms.store(now_ms, std::memory_order_relaxed);
   for (uint32_t i = 0; i < seats.count; ++i) {
     slot.seats[i].store(seats.seats[i], std::memory_order_relaxed);
-    event.owners[seats.seats[i]].store(hold_index + 1, std::memory_order_relaxed);
+    event.tickets[seats.seats[i]].owner.store(hold_index + 1, std::memory_order_relaxed);
   }
   // Publishes everything above to whoever loads the control word with acquire.
   slot.control.store(
@@ -619,8 +621,8 @@ void Engine::end_hold(WorkerContext& worker, uint32_t hold_index, HoldControl co
   BOXOFFICE_ASSERT(seats.count > 0 && seats.count <= shm::kSeatsPerHoldMax);
   for (uint32_t i = 0; i < seats.count; ++i) {
     seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
-    BOXOFFICE_ASSERT(event->owners[seats.seats[i]].load(std::memory_order_relaxed) == hold_index + 1);
-    event->owners[seats.seats[i]].store(0, std::memory_order_relaxed);
+    BOXOFFICE_ASSERT(event->tickets[seats.seats[i]].owner.load(std::memory_order_relaxed) == hold_index + 1);
+    event->tickets[seats.seats[i]].owner.store(0, std::memory_order_relaxed);
   }
   shm::release_seats(event->taken, seats.span());
   shm::WorkerCounters& counters = counters_of(*event, worker);
@@ -909,7 +911,7 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
 
   shm::set_bits(event.sold, seats.span());
   for (uint32_t i = 0; i < seats.count; ++i) {
-    event.owners[seats.seats[i]].store(0, std::memory_order_relaxed);
+    event.tickets[seats.seats[i]].owner.store(0, std::memory_order_relaxed);
   }
   if (idempotency_index_plus_one != 0) {
     idempotency_.finish(idempotency_index_plus_one - 1, event.index, 0, seats.span(),
@@ -1136,7 +1138,7 @@ RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
       BOXOFFICE_ASSERT(event != nullptr && intent.seat_count <= shm::kSeatsPerHoldMax);
       std::span<const uint32_t> seats(intent.seats, intent.seat_count);
       shm::set_bits(event->sold, seats);
-      for (uint32_t seat : seats) event->owners[seat].store(0);
+      for (uint32_t seat : seats) event->tickets[seat].owner.store(0);
       if (intent.hold_index_plus_one != 0) {
         const uint32_t h = intent.hold_index_plus_one - 1;
         HoldSlot& slot = table_->hold(h);
@@ -1208,7 +1210,7 @@ RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
         if (shm::read_ticket(event->tickets[s]).status != TicketStatus::kValid) {
           shm::clear_bits(event->sold, one);
           shm::clear_bits(event->taken, one);
-          event->owners[s].store(0);
+          event->tickets[s].owner.store(0);
           ++report.transitions_finished;
         } else if (!taken) {
           shm::set_bits(event->taken, one);  // sold implies taken
@@ -1216,10 +1218,10 @@ RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
         continue;
       }
       if (!taken) {
-        event->owners[s].store(0);
+        event->tickets[s].owner.store(0);
         continue;
       }
-      const uint32_t owner = event->owners[s].load();
+      const uint32_t owner = event->tickets[s].owner.load();
       bool held = false;
       if (owner != 0 && owner - 1 < g.holds_max && table_->hold_allocated(owner - 1)) {
         const HoldSlot& slot = table_->hold(owner - 1);
@@ -1231,7 +1233,7 @@ RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
         }
       }
       if (!held) {
-        event->owners[s].store(0);
+        event->tickets[s].owner.store(0);
         shm::clear_bits(event->taken, one);
         ++report.seats_unlocked;
       }

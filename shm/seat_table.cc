@@ -239,7 +239,6 @@ EventSlot* SeatTable::allocate_event(uint32_t seat_count, uint64_t layout_bytes,
   candidate.counters_offset = section(uint64_t{g.workers_max} * sizeof(WorkerCounters));
   candidate.taken_offset = section(words_bytes);
   candidate.sold_offset = section(words_bytes);
-  candidate.owner_offset = section(uint64_t{seat_count} * sizeof(std::atomic<uint32_t>));
   candidate.tickets_offset = section(uint64_t{seat_count} * sizeof(TicketSlot));
   candidate.layout_offset = section(layout_bytes);
   const uint64_t end = align_up(offset, 64);
@@ -255,7 +254,6 @@ EventSlot* SeatTable::allocate_event(uint32_t seat_count, uint64_t layout_bytes,
   slot.counters_offset = candidate.counters_offset;
   slot.taken_offset = candidate.taken_offset;
   slot.sold_offset = candidate.sold_offset;
-  slot.owner_offset = candidate.owner_offset;
   slot.tickets_offset = candidate.tickets_offset;
   slot.layout_offset = candidate.layout_offset;
   slot.layout_bytes = layout_bytes;

@@ -55,9 +55,6 @@ class SeatTable {
   WorkerCounters* counters(const EventSlot& e) { return at<WorkerCounters>(e.counters_offset); }
   Word* taken(const EventSlot& e) { return at<Word>(e.taken_offset); }
   Word* sold(const EventSlot& e) { return at<Word>(e.sold_offset); }
-  std::atomic<uint32_t>* owners(const EventSlot& e) {
-    return at<std::atomic<uint32_t>>(e.owner_offset);
-  }
   TicketSlot* tickets(const EventSlot& e) { return at<TicketSlot>(e.tickets_offset); }
   char* layout(const EventSlot& e) { return at<char>(e.layout_offset); }
 

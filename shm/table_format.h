@@ -11,7 +11,7 @@
 //   HoldSlot[holds_max]                    holds, shared by all events
 //   IdempotencyEntry[idempotency_entries_max]
 //   arena                                  per-event regions, bump-allocated at event creation:
-//                                          counters, taken/sold bitmaps, owners, tickets, layout
+//                                          counters, taken/sold bitmaps, seat slots, layout
 //
 // Changing any struct here changes the format: bump kFormatVersion.
 #pragma once
@@ -97,8 +97,7 @@ struct alignas(64) EventSlot {
   uint64_t counters_offset;               // WorkerCounters[workers_max]
   uint64_t taken_offset;                  // Word[word_count_for(seat_count)]
   uint64_t sold_offset;                   // Word[...]
-  uint64_t owner_offset;                  // atomic<uint32_t>[seat_count]: hold index + 1, 0 = none
-  uint64_t tickets_offset;                // TicketSlot[seat_count]
+  uint64_t tickets_offset;                // TicketSlot[seat_count], one per seat
   uint64_t layout_offset;                 // layout document (JSON text) the event was made from
   uint64_t layout_bytes;
 };
@@ -144,8 +143,11 @@ struct alignas(64) HoldSlot {
   std::atomic<uint32_t> seats[kSeatsPerHoldMax];  // ascending
 };
 
-// A seat's current (or last) ticket. Written under a seqlock by whoever owns the seat's taken
-// bit; `seq` is odd while written. The ticket id is (event, seat, nonce); nonce 0 = none.
+// A seat's slot: the hold that locks it (`owner`) and its current (or last) ticket. The ticket
+// is written under a seqlock by whoever owns the seat's taken bit; `seq` is odd while written.
+// The ticket id is (event, seat, nonce); nonce 0 = none. One slot per seat, cache-line aligned,
+// so threads booking neighbouring seats never write the same line (a packed owner array
+// would put 16 neighbours on one line).
 enum class TicketStatus : uint32_t { kNone = 0, kValid = 1, kVoided = 2 };
 
 struct alignas(64) TicketSlot {
@@ -157,6 +159,7 @@ struct alignas(64) TicketSlot {
   std::atomic<int64_t> voided_at_ms;
   std::atomic<uint64_t> idempotency_hash; // 0 when the sale had no key
   std::atomic<uint64_t> buyer[kBuyerRefBytesMax / 8];
+  std::atomic<uint32_t> owner;            // hold index + 1 while held, 0 otherwise
 };
 
 // The record of a multi-seat sale between "tickets written" and "sold bits set", so a crash in

@@ -60,7 +60,7 @@ void expect_consistent(const Engine& engine, shm::SeatTable& table, uint32_t e) 
       revenue += t.price_cents;
     } else if (is_taken) {
       ++held;
-      const uint32_t owner = table.owners(slot)[s].load();
+      const uint32_t owner = table.tickets(slot)[s].owner.load();
       ASSERT_NE(owner, 0u) << "seat " << s << " locked by nobody";
       const shm::HoldControl control = shm::HoldControl::decode(table.hold(owner - 1).control.load());
       ASSERT_EQ(control.state, shm::HoldState::kActive) << "seat " << s << " owned by an ended hold";
