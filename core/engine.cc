@@ -124,10 +124,18 @@ bool parse_event_state(std::string_view name, EventState* state) {
 std::string RecoveryReport::to_string() const {
   return "events=" + std::to_string(events) + " holds_active=" + std::to_string(holds_active) +
          " holds_expired=" + std::to_string(holds_expired) +
+         " holds_restored=" + std::to_string(holds_restored) +
+         " holds_released=" + std::to_string(holds_released) +
          " intents_rolled_forward=" + std::to_string(intents_rolled_forward) +
-         " transitions_finished=" + std::to_string(transitions_finished) +
+         " tickets_unlocked=" + std::to_string(tickets_unlocked) +
+         " voids_finished=" + std::to_string(voids_finished) +
          " seats_unlocked=" + std::to_string(seats_unlocked) +
          " idempotency_abandoned=" + std::to_string(idempotency_abandoned);
+}
+
+uint32_t RecoveryReport::repairs() const {
+  return holds_restored + holds_released + intents_rolled_forward + tickets_unlocked +
+         voids_finished + seats_unlocked + idempotency_abandoned;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -870,7 +878,7 @@ void Engine::settle_key(WorkerContext& worker, const SaleRequest& request, uint3
 }
 
 void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
-                         uint32_t hold_index_plus_one, uint32_t idempotency_index_plus_one,
+                         const ConfirmingHold* hold, uint32_t idempotency_index_plus_one,
                          const SaleRequest& request, int64_t now_ms, SaleOutcome* outcome) {
   const uint64_t idempotency_hash =
       request.idempotency_key.empty() ? 0 : IdempotencyTable::hash(request.idempotency_key);
@@ -901,18 +909,19 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
   // From here on the sale is decided: a crash is rolled forward from the intent.
   shm::CommitIntent& intent = table_->intent(worker.index());
   intent.event_index = event.index;
-  intent.hold_index_plus_one = hold_index_plus_one;
-  intent.hold_version = hold_index_plus_one == 0
-      ? 0
-      : HoldControl::decode(table_->hold(hold_index_plus_one - 1).control.load(std::memory_order_relaxed)).version;
+  intent.hold_index_plus_one = hold == nullptr ? 0 : hold->index + 1;
+  intent.hold_version = hold == nullptr ? 0 : hold->control.version;
   intent.seat_count = seats.count;
   std::copy(seats.seats.begin(), seats.seats.begin() + seats.count, intent.seats);
+  std::copy(nonces.begin(), nonces.begin() + seats.count, intent.nonces);
   intent.state.store(static_cast<uint32_t>(shm::IntentState::kCommitting), std::memory_order_release);
 
-  shm::set_bits(event.sold, seats.span());
+  // Owners first: once a sold bit is set the ticket can be voided and the seat re-held, and a
+  // late owner store would wipe the new hold's.
   for (uint32_t i = 0; i < seats.count; ++i) {
     event.tickets[seats.seats[i]].owner.store(0, std::memory_order_relaxed);
   }
+  shm::set_bits(event.sold, seats.span());
   if (idempotency_index_plus_one != 0) {
     idempotency_.finish(idempotency_index_plus_one - 1, event.index, 0, seats.span(),
                         {nonces.data(), seats.count});
@@ -922,6 +931,14 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
   shm::WorkerCounters& counters = counters_of(event, worker);
   bump(counters.seats_sold, seats.count);
   bump(counters.revenue_cents, outcome->total_cents);
+  if (hold != nullptr) {
+    bump(counters.seats_held, -static_cast<int64_t>(seats.count));
+    HoldControl confirmed = hold->control;
+    confirmed.state = HoldState::kConfirmed;
+    table_->hold(hold->index).control.store(confirmed.encode(), std::memory_order_release);
+  }
+  intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle), std::memory_order_release);
+  if (hold != nullptr) table_->free_hold(hold->index);
   outcome->event_index = event.index;
   outcome->seats = seats;
 }
@@ -941,7 +958,6 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
     return outcome;
   };
   const bool keyed = !request.idempotency_key.empty();
-  shm::CommitIntent& intent = table_->intent(worker.index());
 
   if (token.hold_index() >= table_->geometry().holds_max) return finish(kHoldNotFound);
   const uint32_t hold_index = token.hold_index();
@@ -973,12 +989,8 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
   SeatList seats;
   seats.count = slot.seat_count.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < seats.count; ++i) seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
-  commit_sale(worker, event, seats, hold_index + 1, keyed ? entry + 1 : 0, request, now_ms, &outcome);
-  bump(counters_of(event, worker).seats_held, -static_cast<int64_t>(seats.count));
-  control.state = HoldState::kConfirmed;
-  slot.control.store(control.encode(), std::memory_order_release);
-  table_->free_hold(hold_index);
-  intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle), std::memory_order_release);
+  const ConfirmingHold confirming{hold_index, control};
+  commit_sale(worker, event, seats, &confirming, keyed ? entry + 1 : 0, request, now_ms, &outcome);
   return outcome;
 }
 
@@ -1004,7 +1016,6 @@ SaleOutcome Engine::buy(WorkerContext& worker, uint32_t event_index,
     return outcome;
   };
   const bool keyed = !request.idempotency_key.empty();
-  shm::CommitIntent& intent = table_->intent(worker.index());
 
   if (event->state() != EventState::kOpen) {
     return finish(Status(ErrorCode::kEventClosed, "event is not open for sale"));
@@ -1014,8 +1025,7 @@ SaleOutcome Engine::buy(WorkerContext& worker, uint32_t event_index,
     outcome.seats.count = acquired.conflict_count;
     return finish(Status(ErrorCode::kSeatTaken, "seats are taken"));
   }
-  commit_sale(worker, *event, sorted, 0, keyed ? entry + 1 : 0, request, now_ms, &outcome);
-  intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle), std::memory_order_release);
+  commit_sale(worker, *event, sorted, nullptr, keyed ? entry + 1 : 0, request, now_ms, &outcome);
   return outcome;
 }
 
@@ -1112,166 +1122,187 @@ TicketInfo Engine::ticket(TicketId id) const {
 
 RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
   RecoveryReport report;
-  const shm::TableGeometry& g = table_->geometry();
+  for (uint32_t e = 0; e < event_count(); ++e) report.events += runtime(e) != nullptr;
+  recover_ticket_locks(&report);
+  recover_intents(&report);          // before the keys: a rolled-forward sale settles its key
+  recover_pending_keys(&report);
+  recover_holds(&report);
+  for (uint32_t e = 0; e < event_count(); ++e) {
+    if (const EventRuntime* event = runtime(e)) {
+      recover_seats(*event, &report);
+      recount(*event);
+    }
+  }
+  rearm_holds(worker, now_ms, &report);
+  return report;
+}
 
-  // 1. Ticket slots left locked by a dead writer. A set sold bit means the writer was a void
-  //    that never finished: the ticket stays valid. Otherwise it was a sale that never got its
-  //    sold bit: the slot content does not matter.
+// Ticket slots left locked by a dead writer. A set sold bit means the writer was a void that
+// never finished: the ticket stays valid. Otherwise it was a sale that never got its sold bit.
+void Engine::recover_ticket_locks(RecoveryReport* report) {
   for (uint32_t e = 0; e < event_count(); ++e) {
     const EventRuntime* event = runtime(e);
     if (event == nullptr) continue;
-    ++report.events;
     for (uint32_t s = 0; s < event->layout.seat_count(); ++s) {
-      shm::TicketSlot& slot = event->tickets[s];
-      if (!shm::ticket_locked(slot)) continue;
-      shm::recover_ticket(slot, /*keep_valid=*/shm::test_bit(event->sold, s));
-      ++report.transitions_finished;
+      if (!shm::ticket_locked(event->tickets[s])) continue;
+      shm::recover_ticket(event->tickets[s], /*keep_valid=*/shm::test_bit(event->sold, s));
+      ++report->tickets_unlocked;
     }
   }
+}
 
-  // 2. Sales cut after their intent: roll forward. Keys claimed without a sale: abandon.
-  for (uint32_t w = 0; w < g.workers_max; ++w) {
+// Sales cut after their intent: make every ticket the intent names visible (unless it has
+// been voided since), settle the key, end the hold.
+void Engine::recover_intents(RecoveryReport* report) {
+  for (uint32_t w = 0; w < table_->geometry().workers_max; ++w) {
+    shm::CommitIntent& intent = table_->intent(w);
+    if (intent.state.load() != static_cast<uint32_t>(shm::IntentState::kCommitting)) continue;
+    const EventRuntime* event = runtime(intent.event_index);
+    BOXOFFICE_ASSERT(event != nullptr && intent.seat_count <= shm::kSeatsPerHoldMax);
+    for (uint32_t i = 0; i < intent.seat_count; ++i) {
+      const uint32_t seat = intent.seats[i];
+      const TicketRecord ticket = shm::read_ticket(event->tickets[seat]);
+      if (ticket.nonce != intent.nonces[i] || ticket.status != TicketStatus::kValid) continue;
+      event->tickets[seat].owner.store(0);
+      const uint32_t one[1] = {seat};
+      shm::set_bits(event->sold, one);
+    }
+    if (intent.hold_index_plus_one != 0) {
+      const uint32_t h = intent.hold_index_plus_one - 1;
+      HoldSlot& slot = table_->hold(h);
+      HoldControl control = HoldControl::decode(slot.control.load());
+      if (control.version == intent.hold_version && control.state == HoldState::kConfirming) {
+        control.state = HoldState::kConfirmed;
+        slot.control.store(control.encode());
+        if (table_->hold_allocated(h)) table_->free_hold(h);
+      }
+    }
+    const uint32_t pending = intent.pending_idempotency_plus_one.load();
+    if (pending != 0 && idempotency_.entry(pending - 1).state.load() ==
+                            static_cast<uint32_t>(shm::IdempotencyState::kPending)) {
+      idempotency_.finish(pending - 1, intent.event_index, 0, {intent.seats, intent.seat_count},
+                          {intent.nonces, intent.seat_count});
+    }
+    intent.pending_idempotency_plus_one.store(0);
+    intent.pending_key_hash.store(0);
+    intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle));
+    ++report->intents_rolled_forward;
+  }
+}
+
+// Keys claimed by a request that died: after recover_intents no request is running, so every
+// key still pending (or claimed and never published) may run again.
+void Engine::recover_pending_keys(RecoveryReport* report) {
+  for (uint32_t w = 0; w < table_->geometry().workers_max; ++w) {
     shm::CommitIntent& intent = table_->intent(w);
     const uint32_t pending = intent.pending_idempotency_plus_one.load();
-    if (intent.state.load() == static_cast<uint32_t>(shm::IntentState::kCommitting)) {
-      const EventRuntime* event = runtime(intent.event_index);
-      BOXOFFICE_ASSERT(event != nullptr && intent.seat_count <= shm::kSeatsPerHoldMax);
-      std::span<const uint32_t> seats(intent.seats, intent.seat_count);
-      shm::set_bits(event->sold, seats);
-      for (uint32_t seat : seats) event->tickets[seat].owner.store(0);
-      if (intent.hold_index_plus_one != 0) {
-        const uint32_t h = intent.hold_index_plus_one - 1;
-        HoldSlot& slot = table_->hold(h);
-        HoldControl control = HoldControl::decode(slot.control.load());
-        if (control.version == intent.hold_version && control.state == HoldState::kConfirming) {
-          control.state = HoldState::kConfirmed;
-          slot.control.store(control.encode());
-          if (table_->hold_allocated(h)) table_->free_hold(h);
-        }
-      }
-      if (pending != 0) {
-        std::array<uint64_t, shm::kSeatsPerHoldMax> nonces;
-        for (uint32_t i = 0; i < intent.seat_count; ++i) {
-          nonces[i] = shm::read_ticket(event->tickets[intent.seats[i]]).nonce;
-        }
-        const auto& entry = table_->idempotency(pending - 1);
-        if (entry.state.load() == static_cast<uint32_t>(shm::IdempotencyState::kPending)) {
-          idempotency_.finish(pending - 1, intent.event_index, 0, seats, {nonces.data(), seats.size()});
-        }
-      }
-      intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle));
-      ++report.intents_rolled_forward;
-    } else if (pending != 0) {
-      const auto& entry = table_->idempotency(pending - 1);
-      if (entry.state.load() == static_cast<uint32_t>(shm::IdempotencyState::kPending)) {
-        idempotency_.abandon(pending - 1);
-        ++report.idempotency_abandoned;
-      }
-    } else if (const uint64_t hash = intent.pending_key_hash.load(); hash != 0) {
-      // Cut inside claim(): an entry may carry the hash with its key never published.
-      report.idempotency_abandoned += idempotency_.reset_unpublished(hash);
+    if (pending != 0 && idempotency_.entry(pending - 1).state.load() ==
+                            static_cast<uint32_t>(shm::IdempotencyState::kPending)) {
+      idempotency_.abandon(pending - 1);
+      ++report->idempotency_abandoned;
+    } else if (const uint64_t hash = intent.pending_key_hash.load(); pending == 0 && hash != 0) {
+      report->idempotency_abandoned += idempotency_.recover_claims(hash);
     }
     intent.pending_idempotency_plus_one.store(0);
     intent.pending_key_hash.store(0);
   }
+}
 
-  // 3. Holds: finish transitions cut half-way, restore interrupted confirms, expire the overdue.
-  for (uint32_t h = 0; h < g.holds_max; h += shm::kBitsPerWord) {
-    for (uint32_t k = 0; k < shm::kBitsPerWord; ++k) {
-      if (!table_->hold_allocated(h + k)) continue;
-      HoldSlot& slot = table_->hold(h + k);
-      HoldControl control = HoldControl::decode(slot.control.load());
-      if (control.state == HoldState::kConfirming) {
-        control.state = HoldState::kActive;  // no intent: the sale never happened
-        ++report.transitions_finished;
-      } else if (control.state == HoldState::kReleasing) {
-        control.state = HoldState::kReleased;  // its seats are freed as orphans below
-        ++report.transitions_finished;
+// Holds cut in a transition: a confirm with no intent never sold (back to active); a release
+// or expiry frees its seats below, as orphans. Ended slots still allocated are freed.
+void Engine::recover_holds(RecoveryReport* report) {
+  const uint32_t holds_max = table_->geometry().holds_max;
+  for (uint32_t h = 0; h < holds_max; ++h) {
+    if (!table_->hold_allocated(h)) continue;
+    HoldSlot& slot = table_->hold(h);
+    HoldControl control = HoldControl::decode(slot.control.load());
+    if (control.state == HoldState::kConfirming) {
+      control.state = HoldState::kActive;
+      ++report->holds_restored;
+    } else if (control.state == HoldState::kReleasing) {
+      control.state = HoldState::kReleased;
+      ++report->holds_released;
+    }
+    if (control.state == HoldState::kActive && runtime(slot.event_index.load()) == nullptr) {
+      control.state = HoldState::kReleased;
+      ++report->holds_released;
+    }
+    slot.control.store(control.encode());
+    if (control.state != HoldState::kActive) table_->free_hold(h);
+  }
+}
+
+// A taken bit with no sold bit and no active hold naming it is an orphan lock; a sold bit over
+// a voided ticket is an unfinished void.
+void Engine::recover_seats(const EventRuntime& event, RecoveryReport* report) {
+  const uint32_t holds_max = table_->geometry().holds_max;
+  for (uint32_t s = 0; s < event.layout.seat_count(); ++s) {
+    const uint32_t one[1] = {s};
+    const bool taken = shm::test_bit(event.taken, s);
+    if (shm::test_bit(event.sold, s)) {
+      if (shm::read_ticket(event.tickets[s]).status != TicketStatus::kValid) {
+        shm::clear_bits(event.sold, one);
+        shm::clear_bits(event.taken, one);
+        event.tickets[s].owner.store(0);
+        ++report->voids_finished;
+      } else if (!taken) {
+        shm::set_bits(event.taken, one);  // sold implies taken
       }
-      if (control.state == HoldState::kActive && runtime(slot.event_index.load()) == nullptr) {
-        control.state = HoldState::kReleased;
+      continue;
+    }
+    const uint32_t owner = event.tickets[s].owner.load();
+    bool held = false;
+    if (taken && owner != 0 && owner - 1 < holds_max && table_->hold_allocated(owner - 1)) {
+      const HoldSlot& slot = table_->hold(owner - 1);
+      if (HoldControl::decode(slot.control.load()).state == HoldState::kActive &&
+          slot.event_index.load() == event.index) {
+        const uint32_t count = std::min(slot.seat_count.load(), shm::kSeatsPerHoldMax);
+        for (uint32_t i = 0; i < count; ++i) held = held || slot.seats[i].load() == s;
       }
-      slot.control.store(control.encode());
-      if (control.state != HoldState::kActive) table_->free_hold(h + k);
+    }
+    if (!held) event.tickets[s].owner.store(0);
+    if (taken && !held) {
+      shm::clear_bits(event.taken, one);
+      ++report->seats_unlocked;
     }
   }
+}
 
-  // 4. Seats: a taken bit with no sold bit and no active hold naming it is an orphan lock; a
-  //    sold bit over a voided ticket is an unfinished void.
-  for (uint32_t e = 0; e < event_count(); ++e) {
-    const EventRuntime* event = runtime(e);
-    if (event == nullptr) continue;
-    const uint32_t seat_count = event->layout.seat_count();
-    for (uint32_t s = 0; s < seat_count; ++s) {
-      const uint32_t one[1] = {s};
-      const bool taken = shm::test_bit(event->taken, s);
-      const bool sold = shm::test_bit(event->sold, s);
-      if (sold) {
-        if (shm::read_ticket(event->tickets[s]).status != TicketStatus::kValid) {
-          shm::clear_bits(event->sold, one);
-          shm::clear_bits(event->taken, one);
-          event->tickets[s].owner.store(0);
-          ++report.transitions_finished;
-        } else if (!taken) {
-          shm::set_bits(event->taken, one);  // sold implies taken
-        }
-        continue;
-      }
-      if (!taken) {
-        event->tickets[s].owner.store(0);
-        continue;
-      }
-      const uint32_t owner = event->tickets[s].owner.load();
-      bool held = false;
-      if (owner != 0 && owner - 1 < g.holds_max && table_->hold_allocated(owner - 1)) {
-        const HoldSlot& slot = table_->hold(owner - 1);
-        if (HoldControl::decode(slot.control.load()).state == HoldState::kActive &&
-            slot.event_index.load() == e) {
-          for (uint32_t i = 0; i < slot.seat_count.load() && i < shm::kSeatsPerHoldMax; ++i) {
-            held = held || slot.seats[i].load() == s;
-          }
-        }
-      }
-      if (!held) {
-        event->tickets[s].owner.store(0);
-        shm::clear_bits(event->taken, one);
-        ++report.seats_unlocked;
-      }
+// Per-worker counter lines may have missed a crash: recount from the bitmaps into line 0.
+void Engine::recount(const EventRuntime& event) {
+  int64_t held = 0, sold = 0, revenue = 0;
+  for (uint32_t s = 0; s < event.layout.seat_count(); ++s) {
+    if (shm::test_bit(event.sold, s)) {
+      ++sold;
+      revenue += shm::read_ticket(event.tickets[s]).price_cents;
+    } else if (shm::test_bit(event.taken, s)) {
+      ++held;
     }
-
-    // 5. Recount the counters from the bitmaps (per-worker lines may have missed a crash).
-    int64_t held = 0, sold = 0, revenue = 0;
-    for (uint32_t s = 0; s < seat_count; ++s) {
-      if (shm::test_bit(event->sold, s)) {
-        ++sold;
-        revenue += shm::read_ticket(event->tickets[s]).price_cents;
-      } else if (shm::test_bit(event->taken, s)) {
-        ++held;
-      }
-    }
-    for (uint32_t w = 0; w < g.workers_max; ++w) {
-      event->counters[w].seats_held.store(0);
-      event->counters[w].seats_sold.store(0);
-      event->counters[w].revenue_cents.store(0);
-    }
-    event->counters[0].seats_held.store(held);
-    event->counters[0].seats_sold.store(sold);
-    event->counters[0].revenue_cents.store(revenue);
   }
+  for (uint32_t w = 0; w < table_->geometry().workers_max; ++w) {
+    event.counters[w].seats_held.store(0);
+    event.counters[w].seats_sold.store(0);
+    event.counters[w].revenue_cents.store(0);
+  }
+  event.counters[0].seats_held.store(held);
+  event.counters[0].seats_sold.store(sold);
+  event.counters[0].revenue_cents.store(revenue);
+}
 
-  // 6. Active holds: expire the overdue, put the rest on this worker's wheel.
-  for (uint32_t h = 0; h < g.holds_max; ++h) {
+// Active holds: expire the overdue, put the rest on `worker`'s wheel.
+void Engine::rearm_holds(WorkerContext& worker, int64_t now_ms, RecoveryReport* report) {
+  const uint32_t holds_max = table_->geometry().holds_max;
+  for (uint32_t h = 0; h < holds_max; ++h) {
     if (!table_->hold_allocated(h)) continue;
     const HoldControl control = HoldControl::decode(table_->hold(h).control.load());
     if (control.state != HoldState::kActive) continue;
     if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
-      if (try_expire(worker, h, control.version, now_ms)) ++report.holds_expired;
+      if (try_expire(worker, h, control.version, now_ms)) ++report->holds_expired;
     } else {
-      ++report.holds_active;
+      ++report->holds_active;
       worker.wheel().schedule(h, control.version, abs_ms(control.expires_at_rel_ms));
     }
   }
-  return report;
 }
 
 }  // namespace boxoffice

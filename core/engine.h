@@ -119,12 +119,16 @@ struct ZoneAvailability {
 // What recover() found and did, for the log.
 struct RecoveryReport {
   uint32_t events = 0;
-  uint32_t holds_active = 0;
-  uint32_t holds_expired = 0;
-  uint32_t intents_rolled_forward = 0;
-  uint32_t transitions_finished = 0;     // releases/voids/confirms cut by a crash
+  uint32_t holds_active = 0;             // re-armed on the recovering worker's wheel
+  uint32_t holds_expired = 0;            // past their deadline at recovery
+  uint32_t holds_restored = 0;           // confirms cut before their intent: active again
+  uint32_t holds_released = 0;           // releases/expiries cut half-way, finished
+  uint32_t intents_rolled_forward = 0;   // sales cut after their intent, completed
+  uint32_t tickets_unlocked = 0;         // ticket seqlocks left held by a dead writer
+  uint32_t voids_finished = 0;           // voids cut after the ticket was marked voided
   uint32_t seats_unlocked = 0;           // taken bits with no hold and no ticket
-  uint32_t idempotency_abandoned = 0;
+  uint32_t idempotency_abandoned = 0;    // keys whose request died: they may run again
+  uint32_t repairs() const;              // everything above except events and holds
   std::string to_string() const;
 };
 
@@ -138,7 +142,7 @@ class Engine {
 
   // Makes a re-attached table consistent after a crash: finishes or undoes transitions cut
   // half-way, frees orphan seat locks, recounts counters, expires holds past their deadline and
-  // schedules the rest on `worker`'s wheel.
+  // schedules the rest on `worker`'s wheel (which must keep being advanced afterwards).
   RecoveryReport recover(WorkerContext& worker, int64_t now_ms);
 
   const EngineOptions& options() const { return options_; }
@@ -200,8 +204,15 @@ class Engine {
   // Records the outcome under the key if it is final, else lets the key run again.
   void settle_key(WorkerContext& worker, const SaleRequest& request, uint32_t entry,
                   SaleOutcome* outcome);
+  // A hold this worker moved to kConfirming, to be ended by commit_sale.
+  struct ConfirmingHold {
+    uint32_t index;
+    shm::HoldControl control;
+  };
+  // Writes the tickets of `seats` (locked by the caller), then makes the sale visible through
+  // the commit intent: sold bits, idempotency outcome, counters, and the hold (if any) ended.
   void commit_sale(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
-                   uint32_t hold_index_plus_one, uint32_t idempotency_index_plus_one,
+                   const ConfirmingHold* hold, uint32_t idempotency_index_plus_one,
                    const SaleRequest& request, int64_t now_ms, SaleOutcome* outcome);
   enum class HoldEnd { kReleased, kExpired };
   void end_hold(WorkerContext& worker, uint32_t hold_index, shm::HoldControl control,
@@ -212,6 +223,13 @@ class Engine {
   uint32_t deadline_mark(int64_t deadline_ms) const;
   bool token_deadline_passed(HoldToken token, int64_t now_ms) const;
   void register_id(uint32_t event_index);
+  void recover_ticket_locks(RecoveryReport* report);
+  void recover_intents(RecoveryReport* report);
+  void recover_pending_keys(RecoveryReport* report);
+  void recover_holds(RecoveryReport* report);
+  void recover_seats(const EventRuntime& event, RecoveryReport* report);
+  void recount(const EventRuntime& event);
+  void rearm_holds(WorkerContext& worker, int64_t now_ms, RecoveryReport* report);
   shm::WorkerCounters& counters_of(const EventRuntime& event, WorkerContext& worker) const;
 
   shm::SeatTable* table_;

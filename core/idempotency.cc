@@ -95,25 +95,25 @@ void IdempotencyTable::abandon(uint32_t entry_index) {
   e.state.store(static_cast<uint32_t>(IdempotencyState::kAbandoned), std::memory_order_release);
 }
 
-}  // namespace boxoffice
-
-namespace boxoffice {
-
-uint32_t IdempotencyTable::reset_unpublished(uint64_t hash) {
+uint32_t IdempotencyTable::recover_claims(uint64_t hash) {
   const uint32_t mask = table_->geometry().idempotency_entries_max - 1;
-  uint32_t reset = 0;
+  uint32_t recovered = 0;
   for (uint32_t probe = 0; probe < kProbeMax; ++probe) {
     IdempotencyEntry& e = table_->idempotency(static_cast<uint32_t>(hash + probe) & mask);
-    if (e.key_hash.load() == hash &&
-        e.state.load() == static_cast<uint32_t>(IdempotencyState::kEmpty)) {
-      // Not back to empty: a hole would let a key further along the window be claimed twice.
-      // A zero-length key matches no request, so the entry is dead for good.
+    if (e.key_hash.load() != hash) continue;
+    const auto state = static_cast<IdempotencyState>(e.state.load());
+    if (state == IdempotencyState::kEmpty) {
+      // Claimed, key never published. Not back to empty: a hole would let a key further along
+      // the window be claimed twice. A zero-length key matches no request: dead for good.
       e.key_bytes = 0;
       e.state.store(static_cast<uint32_t>(IdempotencyState::kAbandoned));
-      ++reset;
+      ++recovered;
+    } else if (state == IdempotencyState::kPending) {
+      abandon(static_cast<uint32_t>(hash + probe) & mask);
+      ++recovered;
     }
   }
-  return reset;
+  return recovered;
 }
 
 }  // namespace boxoffice

@@ -1,6 +1,6 @@
-// IdempotencyTable: remembers the outcome of buy / hold.confirm per (event, idempotency key) in
-// the seat table, so a retried request returns the first outcome and never a second ticket,
-// across process crashes too.
+// IdempotencyTable: remembers the outcome of buy / hold.confirm per idempotency key in the seat
+// table, so a retried request returns the first outcome and never a second ticket, across
+// process crashes too.
 //
 // Keys are global (not per event): a client uses one key per purchase attempt, and a confirm
 // retried with a token whose hold slot was since reused must still find its first outcome.
@@ -38,9 +38,10 @@ class IdempotencyTable {
               std::span<const uint32_t> seats, std::span<const uint64_t> nonces);
   // The operation failed transiently (BUSY, INTERNAL): the next request with the key reruns it.
   void abandon(uint32_t entry_index);
-  // Recovery only: retires the entries in `hash`'s probe window that were claimed but never
-  // published (the claimer died in between), so the key can be claimed again. Returns how many.
-  uint32_t reset_unpublished(uint64_t hash);
+  // Recovery only (no request running): the entries with `hash` in its probe window that a
+  // dead request left claimed (published or not) are released so the key can run again.
+  // Returns how many.
+  uint32_t recover_claims(uint64_t hash);
   const shm::IdempotencyEntry& entry(uint32_t entry_index) { return table_->idempotency(entry_index); }
 
   static uint64_t hash(std::string_view key);

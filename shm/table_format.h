@@ -177,6 +177,7 @@ struct alignas(64) CommitIntent {
   uint32_t hold_version;
   uint32_t seat_count;
   uint32_t seats[kSeatsPerHoldMax];
+  uint64_t nonces[kSeatsPerHoldMax];      // the tickets written: roll forward only these
 };
 
 // Idempotency table: open addressing on the key hash, entries never move once claimed.
