@@ -415,12 +415,15 @@ Status Engine::free_bitmap(uint32_t event_index, int64_t zone_id, std::vector<ui
 // Holds
 
 int64_t Engine::rel_ms(int64_t absolute_ms) const {
+  // The epoch is a day before the table was made, so only a clock stepped back by more than a
+  // day lands below it; such a deadline is simply in the past (the hold expires at once).
   const int64_t rel = absolute_ms - table_->epoch_ms();
-  BOXOFFICE_ASSERT(rel >= 0 && rel < (int64_t{1} << HoldControl::kExpiresBits));
-  return rel;
+  return std::clamp<int64_t>(rel, 0, (int64_t{1} << HoldControl::kExpiresBits) - 1);
 }
 uint32_t Engine::deadline_mark(int64_t deadline_ms) const {
-  const int64_t seconds = (rel_ms(deadline_ms) + 999) / 1000;
+  // Rounded down, so "now >= deadline" always implies "now's mark >= the token's mark": a
+  // confirm after expiry says HOLD_EXPIRED even once the slot is reused.
+  const int64_t seconds = rel_ms(deadline_ms) / 1000;
   return static_cast<uint32_t>(seconds) & ((1u << HoldToken::kMarkBits) - 1);
 }
 
@@ -485,14 +488,40 @@ HoldOutcome Engine::hold(WorkerContext& worker, uint32_t event_index,
   SeatList sorted;
   if (outcome.status = check_seats(*event, seats, &sorted); !outcome.status.is_ok()) return outcome;
   if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok()) return outcome;
-  const shm::AcquireResult acquired =
-      shm::acquire_seats(event->taken, sorted.span(), outcome.seats.seats);
-  if (!acquired.acquired) {
-    outcome.seats.count = acquired.conflict_count;
+  if (!acquire_or_expire(worker, *event, sorted, now_ms, &outcome.seats)) {
     outcome.status = Status(ErrorCode::kSeatTaken, "seats are taken");
     return outcome;
   }
   return make_hold(worker, *event, sorted, ttl_ms, now_ms);
+}
+
+bool Engine::acquire_or_expire(WorkerContext& worker, const EventRuntime& event,
+                               const SeatList& seats, int64_t now_ms, SeatList* conflicts) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const shm::AcquireResult acquired = shm::acquire_seats(event.taken, seats.span(), conflicts->seats);
+    if (acquired.acquired) return true;
+    conflicts->count = acquired.conflict_count;
+    // Holds expire on the wheel of the worker that made them; if that one runs late, a
+    // buyer must not be refused seats whose hold is already over.
+    if (attempt == 0 && !expire_overdue_owners(worker, event, *conflicts, now_ms)) return false;
+  }
+  return false;
+}
+
+bool Engine::expire_overdue_owners(WorkerContext& worker, const EventRuntime& event,
+                                   const SeatList& taken, int64_t now_ms) {
+  bool expired = false;
+  for (uint32_t i = 0; i < taken.count; ++i) {
+    // The owner is a hint (it may change under us); try_expire checks the hold itself.
+    const uint32_t owner = event.tickets[taken.seats[i]].owner.load(std::memory_order_relaxed);
+    if (owner == 0 || owner - 1 >= table_->geometry().holds_max) continue;
+    const HoldControl control =
+        HoldControl::decode(table_->hold(owner - 1).control.load(std::memory_order_acquire));
+    if (control.state == HoldState::kActive && abs_ms(control.expires_at_rel_ms) <= now_ms) {
+      expired = try_expire(worker, owner - 1, control.version, now_ms) || expired;
+    }
+  }
+  return expired;
 }
 
 HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
@@ -523,14 +552,15 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
     slot.seats[i].store(seats.seats[i], std::memory_order_relaxed);
     event.tickets[seats.seats[i]].owner.store(hold_index + 1, std::memory_order_relaxed);
   }
+  // Counted before it is published, so a confirm on another worker never drives the sum of
+  // held seats below zero.
+  shm::WorkerCounters& counters = counters_of(event, worker);
+  bump(counters.seats_held, seats.count);
+  bump(counters.holds_created, 1);
   // Publishes everything above to whoever loads the control word with acquire.
   slot.control.store(
       HoldControl{version, HoldState::kActive, static_cast<uint64_t>(rel_ms(expires_at_ms))}.encode(),
       std::memory_order_release);
-
-  shm::WorkerCounters& counters = counters_of(event, worker);
-  bump(counters.seats_held, seats.count);
-  bump(counters.holds_created, 1);
   worker.wheel().schedule(hold_index, version, expires_at_ms);
 
   outcome.token = HoldToken::make(hold_index, version, deadline_mark(expires_at_ms), secret);
@@ -675,16 +705,13 @@ uint32_t Engine::expire_due(WorkerContext& worker, int64_t now_ms) {
   return expired;
 }
 
-namespace {
-
-// Checks `token` against the slot's control word. On success the hold is the token's and
-// `word`/`control` describe it. `token_deadline_passed` answers for a slot reused since.
-Status check_token(const HoldSlot& slot, HoldToken token, bool token_deadline_passed,
-                   uint64_t* word, HoldControl* control) {
+Status Engine::check_token(const HoldSlot& slot, HoldToken token, int64_t now_ms, uint64_t* word,
+                           HoldControl* control) const {
   *word = slot.control.load(std::memory_order_acquire);
   *control = HoldControl::decode(*word);
   if (control->version != token.version()) {
-    return token_deadline_passed ? kHoldExpired : kHoldNotFound;
+    // The slot has been reused since: only the deadline mark in the token is left to go by.
+    return token_deadline_passed(token, now_ms) ? kHoldExpired : kHoldNotFound;
   }
   if (control->state == HoldState::kFree ||
       slot.secret.load(std::memory_order_relaxed) != token.secret()) {
@@ -692,8 +719,9 @@ Status check_token(const HoldSlot& slot, HoldToken token, bool token_deadline_pa
   }
   switch (control->state) {
     case HoldState::kActive: return Status::ok();
-    case HoldState::kConfirming:
-    case HoldState::kReleasing: return kHoldBusy;
+    case HoldState::kConfirming: return kHoldBusy;
+    case HoldState::kReleasing:  // being released by its owner, or expired by any worker
+      return abs_ms(control->expires_at_rel_ms) <= now_ms ? kHoldExpired : kHoldBusy;
     case HoldState::kConfirmed: return kHoldConfirmed;
     case HoldState::kReleased: return kHoldGone;
     case HoldState::kExpired: return kHoldExpired;
@@ -701,8 +729,6 @@ Status check_token(const HoldSlot& slot, HoldToken token, bool token_deadline_pa
   }
   return kHoldNotFound;
 }
-
-}  // namespace
 
 HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_ms,
                            int64_t now_ms) {
@@ -716,7 +742,7 @@ HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_m
   for (;;) {
     uint64_t word;
     HoldControl control;
-    if (outcome.status = check_token(slot, token, token_deadline_passed(token, now_ms), &word, &control); !outcome.status.is_ok()) {
+    if (outcome.status = check_token(slot, token, now_ms, &word, &control); !outcome.status.is_ok()) {
       return outcome;
     }
     if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
@@ -724,8 +750,15 @@ HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_m
       outcome.status = kHoldExpired;
       return outcome;
     }
+    // Copy the hold before the CAS: a successful CAS on this exact word vouches that the slot
+    // was not ended and reused while we read; afterwards it may be at any moment.
     const int64_t lifetime_end_ms =
         slot.created_at_ms.load(std::memory_order_relaxed) + options_.hold_lifetime_ms_max;
+    outcome.event_index = slot.event_index.load(std::memory_order_relaxed);
+    outcome.seats.count = std::min(slot.seat_count.load(std::memory_order_relaxed), shm::kSeatsPerHoldMax);
+    for (uint32_t i = 0; i < outcome.seats.count; ++i) {
+      outcome.seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
+    }
     const int64_t current_ms = abs_ms(control.expires_at_rel_ms);
     const int64_t wanted_ms = std::min(now_ms + ttl_ms, lifetime_end_ms);
     if (wanted_ms <= current_ms && now_ms + ttl_ms > current_ms) {
@@ -738,12 +771,9 @@ HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_m
                                            std::memory_order_relaxed)) {
       // The hold's wheel entry (on whichever worker made it) re-arms itself when it fires early.
       outcome.token = token;
-      outcome.event_index = slot.event_index.load(std::memory_order_relaxed);
       outcome.expires_at_ms = abs_ms(updated.expires_at_rel_ms);
       const EventRuntime* event = runtime(outcome.event_index);
-      outcome.seats.count = slot.seat_count.load(std::memory_order_relaxed);
       for (uint32_t i = 0; i < outcome.seats.count; ++i) {
-        outcome.seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
         outcome.total_cents += event->price_of(outcome.seats.seats[i]);
       }
       return outcome;
@@ -757,7 +787,7 @@ Status Engine::release(WorkerContext& worker, HoldToken token, int64_t now_ms) {
   for (;;) {
     uint64_t word;
     HoldControl control;
-    if (Status s = check_token(slot, token, token_deadline_passed(token, now_ms), &word, &control); !s.is_ok()) return s;
+    if (Status s = check_token(slot, token, now_ms, &word, &control); !s.is_ok()) return s;
     HoldControl releasing = control;
     releasing.state = HoldState::kReleasing;
     if (slot.control.compare_exchange_weak(word, releasing.encode(), std::memory_order_acquire,
@@ -778,7 +808,7 @@ HoldOutcome Engine::hold_info(HoldToken token, int64_t now_ms) const {
   HoldSlot& slot = table_->hold(token.hold_index());
   uint64_t word;
   HoldControl control;
-  if (outcome.status = check_token(slot, token, token_deadline_passed(token, now_ms), &word, &control); !outcome.status.is_ok()) {
+  if (outcome.status = check_token(slot, token, now_ms, &word, &control); !outcome.status.is_ok()) {
     return outcome;
   }
   outcome.token = token;
@@ -965,7 +995,7 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
   uint64_t word;
   HoldControl control;
   for (;;) {
-    if (Status s = check_token(slot, token, token_deadline_passed(token, now_ms), &word, &control); !s.is_ok()) return finish(std::move(s));
+    if (Status s = check_token(slot, token, now_ms, &word, &control); !s.is_ok()) return finish(std::move(s));
     if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
       try_expire(worker, hold_index, token.version(), now_ms);
       return finish(kHoldExpired);
@@ -1020,9 +1050,7 @@ SaleOutcome Engine::buy(WorkerContext& worker, uint32_t event_index,
   if (event->state() != EventState::kOpen) {
     return finish(Status(ErrorCode::kEventClosed, "event is not open for sale"));
   }
-  const shm::AcquireResult acquired = shm::acquire_seats(event->taken, sorted.span(), outcome.seats.seats);
-  if (!acquired.acquired) {
-    outcome.seats.count = acquired.conflict_count;
+  if (!acquire_or_expire(worker, *event, sorted, now_ms, &outcome.seats)) {
     return finish(Status(ErrorCode::kSeatTaken, "seats are taken"));
   }
   commit_sale(worker, *event, sorted, nullptr, keyed ? entry + 1 : 0, request, now_ms, &outcome);

@@ -195,6 +195,12 @@ class Engine {
   Status load_event(uint32_t event_index);
   Status check_seats(const EventRuntime& event, std::span<const uint32_t> seats,
                      SeatList* sorted) const;
+  // Locks `seats`; on a conflict, expires the overdue holds among their owners and tries once
+  // more. False with `conflicts` set when they stay taken.
+  bool acquire_or_expire(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
+                         int64_t now_ms, SeatList* conflicts);
+  bool expire_overdue_owners(WorkerContext& worker, const EventRuntime& event,
+                             const SeatList& taken, int64_t now_ms);
   HoldOutcome make_hold(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
                         int64_t ttl_ms, int64_t now_ms);
   // Claims the request's idempotency key (if any). False when `outcome` is already the answer:
@@ -222,6 +228,10 @@ class Engine {
   int64_t abs_ms(uint64_t relative_ms) const;
   uint32_t deadline_mark(int64_t deadline_ms) const;
   bool token_deadline_passed(HoldToken token, int64_t now_ms) const;
+  // Checks `token` against its slot's control word. OK: the hold is the token's and active,
+  // and `word`/`control` describe it; otherwise the error the client should see.
+  Status check_token(const shm::HoldSlot& slot, HoldToken token, int64_t now_ms, uint64_t* word,
+                     shm::HoldControl* control) const;
   void register_id(uint32_t event_index);
   void recover_ticket_locks(RecoveryReport* report);
   void recover_intents(RecoveryReport* report);

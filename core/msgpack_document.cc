@@ -8,6 +8,44 @@ namespace {
 
 using nlohmann::json;
 
+// RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. JSON text is
+// checked by its parser; msgpack strings are raw bytes and must be checked here.
+bool valid_utf8(const char* p, size_t size) {
+  const auto* s = reinterpret_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < size;) {
+    const unsigned char c = s[i];
+    size_t extra;
+    uint32_t code;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+      code = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      code = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      code = c & 0x07;
+    } else {
+      return false;  // continuation byte first, overlong lead C0/C1, or beyond F4
+    }
+    if (i + extra >= size) return false;  // truncated sequence
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      code = (code << 6) | (s[i + k] & 0x3F);
+    }
+    if ((extra == 2 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
+        (extra == 3 && (code < 0x10000 || code > 0x10FFFF))) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
 Status convert(const msgpack::object& object, json* out) {
   switch (object.type) {
     case msgpack::type::NIL: *out = nullptr; return Status::ok();
@@ -16,7 +54,12 @@ Status convert(const msgpack::object& object, json* out) {
     case msgpack::type::NEGATIVE_INTEGER: *out = object.via.i64; return Status::ok();
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64: *out = object.via.f64; return Status::ok();
-    case msgpack::type::STR: *out = std::string(object.via.str.ptr, object.via.str.size); return Status::ok();
+    case msgpack::type::STR:
+      if (!valid_utf8(object.via.str.ptr, object.via.str.size)) {
+        return Status(ErrorCode::kBadRequest, "document strings must be UTF-8");
+      }
+      *out = std::string(object.via.str.ptr, object.via.str.size);
+      return Status::ok();
     case msgpack::type::ARRAY: {
       *out = json::array();
       for (uint32_t i = 0; i < object.via.array.size; ++i) {
@@ -30,8 +73,9 @@ Status convert(const msgpack::object& object, json* out) {
       *out = json::object();
       for (uint32_t i = 0; i < object.via.map.size; ++i) {
         const msgpack::object_kv& kv = object.via.map.ptr[i];
-        if (kv.key.type != msgpack::type::STR) {
-          return Status(ErrorCode::kBadRequest, "document map keys must be strings");
+        if (kv.key.type != msgpack::type::STR ||
+            !valid_utf8(kv.key.via.str.ptr, kv.key.via.str.size)) {
+          return Status(ErrorCode::kBadRequest, "document map keys must be UTF-8 strings");
         }
         json value;
         if (Status s = convert(kv.val, &value); !s.is_ok()) return s;

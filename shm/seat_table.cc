@@ -128,7 +128,7 @@ std::unique_ptr<SeatTable> SeatTable::open(const TableOptions& options, std::str
     header->header_bytes = sizeof(TableHeader);
     header->geometry = options.geometry;
     lay_out(options.geometry, header);
-    header->created_at_ms = options.now_ms;
+    header->created_at_ms = options.now_ms - kEpochSlackMs;
     header->checksum = header_checksum(*header);
     ::munmap(base, sizeof(TableHeader));
     if (::fsync(fd) != 0 || ::rename(temporary.c_str(), options.path.c_str()) != 0) {

@@ -35,8 +35,11 @@ inline constexpr uint32_t kIdempotencyKeyBytesMax = 64;
 inline constexpr uint32_t kBuyerRefBytesMax = 56;
 inline constexpr uint32_t kWorkersMax = 64;
 inline constexpr uint32_t kEventsMax = 65535;            // event index fits 16 bits of a ticket id
-inline constexpr uint32_t kHoldsMax = 1u << 24;          // hold index fits a token's 32-bit field
+inline constexpr uint32_t kHoldsMax = 1u << 24;          // hold index fits a token's 24-bit field
 inline constexpr uint32_t kHoldVersionBits = 20;
+// Hold deadlines count from a day before the table was made, so a wall clock stepped back
+// (NTP) after creation still yields deadlines after the epoch.
+inline constexpr int64_t kEpochSlackMs = 24 * 3600 * 1000;
 
 // Sizes chosen when the file is created; stored in the header and covered by its checksum.
 struct TableGeometry {
@@ -54,7 +57,8 @@ struct TableHeader {
   uint32_t header_bytes;                  // sizeof(TableHeader), guards against struct drift
   TableGeometry geometry;
   uint64_t file_bytes;
-  int64_t created_at_ms;                  // epoch of the hold expiry times (HoldControl)
+  int64_t created_at_ms;                  // creation time - kEpochSlackMs: the epoch of hold
+                                          // expiry times (HoldControl)
   uint64_t events_offset;
   uint64_t intents_offset;
   uint64_t hold_bitmap_offset;

@@ -31,6 +31,15 @@ const char* kHotEvent = R"({"id":"Hot","layout":{"venue":"V","zones":[
   {"id":1,"price_cents":1000,"rows":[{"label":"A","seats":64},{"label":"B","seats":64}]},
   {"id":2,"price_cents":2500,"rows":[{"label":"C","seats":64},{"label":"D","seats":64}]}]}})";
 
+// A hold of ours may be expired by any worker that finds it overdue, and that worker's clock
+// reading may be a little ahead of ours: then our confirm/release sees it mid-expiry (BUSY) or,
+// once its slot is reused, cannot prove the deadline passed by our clock (HOLD_NOT_FOUND).
+// Anything else is a bug.
+bool expired_elsewhere(ErrorCode code) {
+  return code == ErrorCode::kHoldExpired || code == ErrorCode::kBusy ||
+         code == ErrorCode::kHoldNotFound;
+}
+
 struct ThreadLog {
   std::vector<TicketId> live;      // tickets this thread got and did not void
   uint64_t holds = 0, conflicts = 0, confirms = 0, expired = 0, buys = 0, voids = 0, releases = 0;
@@ -92,7 +101,7 @@ TEST_F(EngineStressTest, NoSeatSoldTwiceAndCountersMatchRecount) {
           ++log.confirms;
           take(sale);
         } else {
-          ASSERT_EQ(sale.status.code(), ErrorCode::kHoldExpired) << sale.status.to_string();
+          ASSERT_TRUE(expired_elsewhere(sale.status.code())) << sale.status.to_string();
         }
       } else if (dice < 85) {
         const size_t k = rng() % holds.size();
@@ -102,7 +111,7 @@ TEST_F(EngineStressTest, NoSeatSoldTwiceAndCountersMatchRecount) {
         if (s.is_ok()) {
           ++log.releases;
         } else {
-          ASSERT_TRUE(s.code() == ErrorCode::kHoldExpired) << s.to_string();
+          ASSERT_TRUE(expired_elsewhere(s.code())) << s.to_string();
         }
       } else if (dice < 92) {
         const uint32_t seats[2] = {static_cast<uint32_t>(rng() % (seat_count - 1)), 0};

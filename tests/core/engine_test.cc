@@ -205,6 +205,25 @@ TEST_F(EngineTest, HoldsExpireThroughTheWheel) {
   EXPECT_EQ(engine_->extend(*worker_, held.token, 1000, now_ms_ + 1001).status.code(), ErrorCode::kHoldExpired);
 }
 
+TEST_F(EngineTest, OverdueHoldsGiveWayToTheNextBuyerWhateverTheirWorker) {
+  const uint32_t e = create("Event1", "cinema.json");
+  const uint32_t one[] = {12};
+  HoldOutcome held = engine_->hold(*worker_, e, one, 1000, now_ms_);
+  ASSERT_TRUE(held.status.is_ok());
+  // Another worker comes after the deadline; the first worker's wheel has not run.
+  WorkerContext other(1, geometry_.holds_max, now_ms_);
+  EXPECT_EQ(engine_->hold(other, e, one, 0, now_ms_ + 999).status.code(), ErrorCode::kSeatTaken);
+  HoldOutcome next = engine_->hold(other, e, one, 0, now_ms_ + 1000);
+  ASSERT_TRUE(next.status.is_ok()) << next.status.to_string();
+  EXPECT_EQ(engine_->counts(e).holds_expired, 1);
+  EXPECT_EQ(engine_->counts(e).seats_held, 1);
+  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_ + 1001).status.code(), ErrorCode::kHoldExpired);
+  // The first worker's wheel later finds nothing to do for the ended hold.
+  EXPECT_EQ(engine_->expire_due(*worker_, now_ms_ + 2000), 0u);
+  EXPECT_TRUE(engine_->buy(other, e, one, {}, now_ms_ + 2000).status.code() == ErrorCode::kSeatTaken);
+  EXPECT_TRUE(engine_->confirm(other, next.token, {}, now_ms_ + 2000).status.is_ok());
+}
+
 TEST_F(EngineTest, ConfirmAfterDeadlineIsRefusedEvenBeforeTheWheelRuns) {
   const uint32_t e = create("Event1", "cinema.json");
   const uint32_t one[] = {5};

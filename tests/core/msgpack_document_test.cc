@@ -75,6 +75,25 @@ TEST(MsgpackDocument, HugeClaimedSizesAreRefused) {
   EXPECT_FALSE(msgpack_to_json(bytes_of(ext), {}, &out).is_ok());
 }
 
+TEST(MsgpackDocument, StringsMustBeUtf8) {
+  json out;
+  auto str = [](const std::string& bytes) {
+    return std::string(1, static_cast<char>(0xa0 | bytes.size())) + bytes;
+  };
+  EXPECT_TRUE(msgpack_to_json(bytes_of(str("Caf\xc3\xa9")), {}, &out).is_ok());
+  EXPECT_TRUE(msgpack_to_json(bytes_of(str("\xf0\x9f\x8e\xab")), {}, &out).is_ok());  // U+1F3AB
+  for (const std::string& bad : {std::string("V\xff"), std::string("\xc3"), std::string("\xc0\xaf"),
+                                std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
+                                std::string("\x80")}) {
+    EXPECT_EQ(msgpack_to_json(bytes_of(str(bad)), {}, &out).code(), ErrorCode::kBadRequest);
+    // As a map key too: {bad: 1}
+    EXPECT_EQ(msgpack_to_json(bytes_of("\x81" + str(bad) + "\x01"), {}, &out).code(), ErrorCode::kBadRequest);
+  }
+  // A layout with a bad venue never reaches the JSON serializer (which would throw).
+  const std::string layout = "\x82" + str("venue") + str("V\xff") + str("zones") + "\x90";
+  EXPECT_EQ(msgpack_to_json(bytes_of(layout), {}, &out).code(), ErrorCode::kBadRequest);
+}
+
 TEST(MsgpackDocument, DeepNestingIsRefused) {
   const std::string deep(100'000, '\x91');  // [[[[...
   json out;
