@@ -1,4 +1,5 @@
-// bench_core: ns per booking-engine op (hold/release, hold_best, confirm) vs the raw seat-bitmap CAS, 1 and 2 threads.
+// bench_core: ns per booking-engine op (hold/release, hold_best, confirm) vs the raw seat-bitmap
+// CAS, 1 and 2 threads.
 //
 // Every run (Google Benchmark calls Setup/Teardown once per run, before the threads start)
 // gets a fresh seat table under /dev/shm (unique name, unlinked at the end of the run) with
@@ -22,6 +23,7 @@
 // BM_bitmap_acquire_release_* is the peer: the bare seat lock the engine is built on.
 //
 // Machine-readable output: --benchmark_format=json or --benchmark_out=FILE.
+#include <benchmark/benchmark.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -35,8 +37,6 @@
 #include <span>
 #include <string>
 
-#include <benchmark/benchmark.h>
-
 #include "core/engine.h"
 #include "core/worker_context.h"
 #include "shm/seat_bitmap.h"
@@ -46,8 +46,8 @@ namespace boxoffice {
 namespace {
 
 constexpr int64_t kStartMs = 1'700'000'000'000;
-constexpr int64_t kTtlMs = 10 * 60 * 1000;        // holds never expire during a run
-constexpr uint32_t kSetupWorker = 7;               // buys the half-sold zone; no bench thread uses it
+constexpr int64_t kTtlMs = 10 * 60 * 1000;  // holds never expire during a run
+constexpr uint32_t kSetupWorker = 7;        // buys the half-sold zone; no bench thread uses it
 constexpr int64_t kZoneId = 1;
 constexpr uint32_t kZoneRows = 100;
 constexpr uint32_t kZoneSeatsPerRow = 100;
@@ -57,7 +57,7 @@ shm::TableGeometry bench_geometry() {
   g.events_max = 16;
   g.workers_max = 8;
   g.holds_max = 1u << 16;
-  g.idempotency_entries_max = 1u << 22;   // keys are never evicted: room for every keyed confirm
+  g.idempotency_entries_max = 1u << 22;  // keys are never evicted: room for every keyed confirm
   g.arena_bytes = uint64_t{256} << 20;
   return g;
 }
@@ -70,8 +70,9 @@ std::string hot_event_document() {
 
 // kZoneRows rows of kZoneSeatsPerRow seats in one reserved zone (10,000 seats).
 std::string zone_event_document(const std::string& id) {
-  std::string text = R"({"id":")" + id +
-                     R"(","layout":{"venue":"bench","zones":[{"id":1,"name":"Stalls","price_cents":5000,"rows":[)";
+  std::string text =
+      R"({"id":")" + id +
+      R"(","layout":{"venue":"bench","zones":[{"id":1,"name":"Stalls","price_cents":5000,"rows":[)";
   for (uint32_t r = 0; r < kZoneRows; ++r) {
     if (r > 0) text += ',';
     text += R"({"label":"R)" + std::to_string(r + 1) + R"(","seats":)" +
@@ -100,7 +101,7 @@ struct Env {
   uint32_t hot = 0;
   uint32_t zone = 0;
   uint32_t zone_half = 0;
-  alignas(64) shm::Word raw_words[8] = {};   // the bitmap baseline's words (not in the table)
+  alignas(64) shm::Word raw_words[8] = {};  // the bitmap baseline's words (not in the table)
   std::atomic<uint64_t> next_key{0};
   std::string error;
 };
@@ -126,9 +127,11 @@ void setup(bool prefault_idempotency) {
   Engine& engine = *env->engine;
   if (Status s = engine.create_event(hot_event_document(), kStartMs, &env->hot); !s.is_ok())
     fail_setup(s.to_string());
-  if (Status s = engine.create_event(zone_event_document("zone10k"), kStartMs, &env->zone); !s.is_ok())
+  if (Status s = engine.create_event(zone_event_document("zone10k"), kStartMs, &env->zone);
+      !s.is_ok())
     fail_setup(s.to_string());
-  if (Status s = engine.create_event(zone_event_document("zone10k_half"), kStartMs, &env->zone_half);
+  if (Status s =
+          engine.create_event(zone_event_document("zone10k_half"), kStartMs, &env->zone_half);
       !s.is_ok())
     fail_setup(s.to_string());
 
@@ -146,7 +149,7 @@ void setup(bool prefault_idempotency) {
 
   shm::SeatTable& table = *env->table;
   const shm::TableHeader& h = table.header();
-  prefault(table, 0, h.idempotency_offset);   // header, events, intents, hold bitmap, holds
+  prefault(table, 0, h.idempotency_offset);  // header, events, intents, hold bitmap, holds
   prefault(table, h.arena_offset, h.arena_used_bytes.load());
   if (prefault_idempotency) {
     prefault(table, h.idempotency_offset, h.arena_offset - h.idempotency_offset);
@@ -160,7 +163,7 @@ void setup_keyed(const benchmark::State&) { setup(true); }
 void teardown_env() {
   if (g_env == nullptr) return;
   const std::string path = g_env->path;
-  delete g_env;   // engine before table (member order)
+  delete g_env;  // engine before table (member order)
   g_env = nullptr;
   ::unlink(path.c_str());
 }
@@ -359,9 +362,8 @@ void confirm_loop(benchmark::State& state, bool keyed) {
     SaleOutcome sale = engine.confirm(worker, held.token, request, now_ms);
     benchmark::DoNotOptimize(sale.tickets);
     if (!sale.status.is_ok() || sale.replayed) {
-      g_env->error = "confirm: " + sale.status.to_string() +
-                     (sale.replayed ? " (replayed)" : "") + " after " +
-                     std::to_string(g_env->next_key.load()) + " keys";
+      g_env->error = "confirm: " + sale.status.to_string() + (sale.replayed ? " (replayed)" : "") +
+                     " after " + std::to_string(g_env->next_key.load()) + " keys";
       state.SkipWithError(g_env->error.c_str());
       break;
     }
@@ -401,10 +403,7 @@ BOXOFFICE_BENCH(BM_confirm);
 // Fixed iterations: every run pre-faults the 2 GiB idempotency section (keys hash to random
 // entries, so a cold table would measure page faults), which takes seconds; one run per
 // repetition keeps that bounded, and 2^18 keys fill 6% of the 2^22 entries.
-BENCHMARK(BM_confirm_idempotency_key)
-    ->Setup(setup_keyed)
-    ->Teardown(teardown)
-    ->Iterations(1 << 18);
+BENCHMARK(BM_confirm_idempotency_key)->Setup(setup_keyed)->Teardown(teardown)->Iterations(1 << 18);
 
 }  // namespace
 }  // namespace boxoffice
@@ -414,6 +413,6 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  boxoffice::teardown_env();   // in case a run ended without its teardown
+  boxoffice::teardown_env();  // in case a run ended without its teardown
   return 0;
 }

@@ -19,12 +19,11 @@ namespace boxoffice {
 struct RowPick {
   bool found = false;
   bool leaves_orphan = false;
-  uint32_t first_seat = 0;          // seat index of the block's first seat
+  uint32_t first_seat = 0;            // seat index of the block's first seat
   uint32_t distance_from_centre = 0;  // in half-seats
 };
 
 // Best block of `count` adjacent free seats among seats [row_first, row_first + row_seats).
-RowPick pick_in_row(const shm::Word* taken, uint32_t row_first, uint32_t row_seats,
-                    uint32_t count);
+RowPick pick_in_row(const shm::Word* taken, uint32_t row_first, uint32_t row_seats, uint32_t count);
 
 }  // namespace boxoffice

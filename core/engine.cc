@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "core/best_available.h"
@@ -30,6 +29,7 @@
 
 namespace boxoffice {
 
+using nlohmann::json;
 using shm::EventSlot;
 using shm::EventState;
 using shm::HoldControl;
@@ -38,12 +38,11 @@ using shm::HoldState;
 using shm::TicketRecord;
 using shm::TicketStatus;
 using shm::Word;
-using nlohmann::json;
 
 namespace {
 
 constexpr uint32_t kHoldVersionMask = (1u << shm::kHoldVersionBits) - 1;
-constexpr int kBestAttemptsMax = 16;   // hold_best retries when chosen seats go under us
+constexpr int kBestAttemptsMax = 16;  // hold_best retries when chosen seats go under us
 
 // Single-writer counter bump: the line belongs to the calling worker.
 void bump(std::atomic<int64_t>& counter, int64_t delta) {
@@ -102,11 +101,16 @@ shm::WorkerCounters& Engine::counters_of(const EventRuntime& event, WorkerContex
 
 std::string_view event_state_name(EventState state) {
   switch (state) {
-    case EventState::kOpen: return "open";
-    case EventState::kPaused: return "paused";
-    case EventState::kClosed: return "closed";
-    case EventState::kCreating: return "creating";
-    case EventState::kAbsent: return "absent";
+    case EventState::kOpen:
+      return "open";
+    case EventState::kPaused:
+      return "paused";
+    case EventState::kClosed:
+      return "closed";
+    case EventState::kCreating:
+      return "creating";
+    case EventState::kAbsent:
+      return "absent";
   }
   return "unknown";
 }
@@ -158,12 +162,15 @@ Engine::~Engine() {
 
 std::unique_ptr<Engine> Engine::open(shm::SeatTable* table, const EngineOptions& options,
                                      std::string* error) {
+  if (options.layout.seats_max == 0 || options.layout.seats_max > (1u << 26)) {
+    *error = "seats_max must be in 1..2^26";
+    return nullptr;
+  }
   if (options.layout.venue_bytes_max > shm::kVenueIdBytesMax) {
     *error = "venue_bytes_max must be at most " + std::to_string(shm::kVenueIdBytesMax);
     return nullptr;
   }
-  if (options.seats_per_request_max == 0 ||
-      options.seats_per_request_max > shm::kSeatsPerHoldMax) {
+  if (options.seats_per_request_max == 0 || options.seats_per_request_max > shm::kSeatsPerHoldMax) {
     *error = "seats_per_request_max must be in 1.." + std::to_string(shm::kSeatsPerHoldMax);
     return nullptr;
   }
@@ -200,7 +207,7 @@ Status Engine::load_event(uint32_t event_index) {
   LayoutLimits unlimited;  // the layout was checked against the limits when it was created
   unlimited.seats_max = UINT32_MAX;
   unlimited.zones_max = unlimited.rows_per_zone_max = unlimited.seats_per_row_max = UINT32_MAX;
-  unlimited.label_bytes_max = unlimited.name_bytes_max = UINT32_MAX;
+  unlimited.label_bytes_max = unlimited.name_bytes_max = unlimited.venue_bytes_max = UINT32_MAX;
   if (Status s = Layout::from_document(document["layout"], unlimited, &runtime->layout);
       !s.is_ok()) {
     return s;
@@ -235,8 +242,8 @@ void Engine::register_id(uint32_t event_index) {
 
 bool Engine::find_event(std::string_view event_id, uint32_t* event_index) const {
   for (uint32_t probe = 0; probe < id_index_size_; ++probe) {
-    const uint32_t found =
-        id_index_[(id_hash(event_id) + probe) & (id_index_size_ - 1)].load(std::memory_order_acquire);
+    const uint32_t found = id_index_[(id_hash(event_id) + probe) & (id_index_size_ - 1)].load(
+        std::memory_order_acquire);
     if (found == 0) return false;
     const EventSlot& slot = table_->event(found - 1);
     if (std::string_view(slot.id, slot.id_bytes) == event_id) {
@@ -247,8 +254,7 @@ bool Engine::find_event(std::string_view event_id, uint32_t* event_index) const 
   return false;
 }
 
-Status Engine::create_event(std::string_view document_json, int64_t now_ms,
-                            uint32_t* event_index) {
+Status Engine::create_event(std::string_view document_json, int64_t now_ms, uint32_t* event_index) {
   if (document_json.size() > options_.layout.document_bytes_max + 4096u) {
     return Status(ErrorCode::kLimitExceeded, "event document too large");
   }
@@ -262,12 +268,14 @@ Status Engine::create_event(std::string_view document_json, int64_t now_ms,
       },
       /*allow_exceptions=*/false);
   if (too_deep) return Status(ErrorCode::kLimitExceeded, "event document nested too deeply");
-  if (document.is_discarded()) return Status(ErrorCode::kBadRequest, "event document is not valid JSON");
+  if (document.is_discarded())
+    return Status(ErrorCode::kBadRequest, "event document is not valid JSON");
   return create_event_parsed(document, now_ms, event_index);
 }
 
 Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_t* event_index) {
-  if (!document.is_object()) return Status(ErrorCode::kBadRequest, "event document must be an object");
+  if (!document.is_object())
+    return Status(ErrorCode::kBadRequest, "event document must be an object");
   for (const auto& item : document.items()) {
     if (item.key() != "id" && item.key() != "name" && item.key() != "state" &&
         item.key() != "layout") {
@@ -283,7 +291,8 @@ Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_
   const std::string& id = id_it->get_ref<const std::string&>();
   std::string name;
   if (auto it = document.find("name"); it != document.end()) {
-    if (!it->is_string() || it->get_ref<const std::string&>().size() > options_.layout.name_bytes_max) {
+    if (!it->is_string() ||
+        it->get_ref<const std::string&>().size() > options_.layout.name_bytes_max) {
       return Status(ErrorCode::kBadRequest, "event.name must be a string of at most " +
                                                 std::to_string(options_.layout.name_bytes_max) +
                                                 " bytes");
@@ -293,11 +302,13 @@ Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_
   EventState state = EventState::kOpen;
   if (auto it = document.find("state"); it != document.end()) {
     if (!it->is_string() || !parse_event_state(it->get_ref<const std::string&>(), &state)) {
-      return Status(ErrorCode::kBadRequest, "event.state must be \"open\", \"paused\" or \"closed\"");
+      return Status(ErrorCode::kBadRequest,
+                    "event.state must be \"open\", \"paused\" or \"closed\"");
     }
   }
   auto layout_it = document.find("layout");
-  if (layout_it == document.end()) return Status(ErrorCode::kBadRequest, "event: missing \"layout\"");
+  if (layout_it == document.end())
+    return Status(ErrorCode::kBadRequest, "event: missing \"layout\"");
   Layout layout;
   if (Status s = Layout::from_document(*layout_it, options_.layout, &layout); !s.is_ok()) return s;
 
@@ -320,8 +331,9 @@ Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_
   std::memcpy(slot->venue, layout.venue().data(), layout.venue().size());
   slot->created_at_ms = now_ms;
   std::memcpy(table_->layout(*slot), stored_text.data(), stored_text.size());
-  slot->state.store(static_cast<uint32_t>(state), std::memory_order_release);
+  // Loaded (and findable) while still kCreating, which sells nothing; then opened.
   if (Status s = load_event(index); !s.is_ok()) return s;
+  slot->state.store(static_cast<uint32_t>(state), std::memory_order_release);
   event_count_.store(index + 1, std::memory_order_release);
   *event_index = index;
   return Status::ok();
@@ -349,27 +361,31 @@ const Engine::EventRuntime* Engine::runtime(uint32_t event_index) const {
 uint32_t Engine::event_count() const { return event_count_.load(std::memory_order_acquire); }
 bool Engine::event_exists(uint32_t event_index) const { return runtime(event_index) != nullptr; }
 
+const Engine::EventRuntime& Engine::existing(uint32_t event_index) const {
+  const EventRuntime* event = runtime(event_index);
+  BOXOFFICE_ASSERT(event != nullptr);  // callers check event_exists() / find_event() first
+  return *event;
+}
+
 std::string_view Engine::event_id(uint32_t event_index) const {
-  const EventSlot& slot = *runtime(event_index)->slot;
+  const EventSlot& slot = *existing(event_index).slot;
   return {slot.id, slot.id_bytes};
 }
 std::string_view Engine::event_venue(uint32_t event_index) const {
-  const EventSlot& slot = *runtime(event_index)->slot;
+  const EventSlot& slot = *existing(event_index).slot;
   return {slot.venue, slot.venue_bytes};
 }
-EventState Engine::event_state(uint32_t event_index) const {
-  return runtime(event_index)->state();
+std::string_view Engine::event_name(uint32_t event_index) const {
+  return existing(event_index).name;
 }
+EventState Engine::event_state(uint32_t event_index) const { return existing(event_index).state(); }
 int64_t Engine::event_created_at_ms(uint32_t event_index) const {
-  return runtime(event_index)->slot->created_at_ms;
+  return existing(event_index).slot->created_at_ms;
 }
-const Layout& Engine::layout(uint32_t event_index) const {
-  return runtime(event_index)->layout;
-}
+const Layout& Engine::layout(uint32_t event_index) const { return existing(event_index).layout; }
 
 EventCounts Engine::counts(uint32_t event_index) const {
-  const EventRuntime* event = runtime(event_index);
-  BOXOFFICE_ASSERT(event != nullptr);
+  const EventRuntime* event = &existing(event_index);
   EventCounts total;
   total.seats_total = event->layout.seat_count();
   for (uint32_t w = 0; w < table_->geometry().workers_max; ++w) {
@@ -487,7 +503,8 @@ HoldOutcome Engine::hold(WorkerContext& worker, uint32_t event_index,
   }
   SeatList sorted;
   if (outcome.status = check_seats(*event, seats, &sorted); !outcome.status.is_ok()) return outcome;
-  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok()) return outcome;
+  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok())
+    return outcome;
   if (!acquire_or_expire(worker, *event, sorted, now_ms, &outcome.seats)) {
     outcome.status = Status(ErrorCode::kSeatTaken, "seats are taken");
     return outcome;
@@ -498,7 +515,8 @@ HoldOutcome Engine::hold(WorkerContext& worker, uint32_t event_index,
 bool Engine::acquire_or_expire(WorkerContext& worker, const EventRuntime& event,
                                const SeatList& seats, int64_t now_ms, SeatList* conflicts) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const shm::AcquireResult acquired = shm::acquire_seats(event.taken, seats.span(), conflicts->seats);
+    const shm::AcquireResult acquired =
+        shm::acquire_seats(event.taken, seats.span(), conflicts->seats);
     if (acquired.acquired) return true;
     conflicts->count = acquired.conflict_count;
     // Holds expire on the wheel of the worker that made them; if that one runs late, a
@@ -559,7 +577,8 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
   bump(counters.holds_created, 1);
   // Publishes everything above to whoever loads the control word with acquire.
   slot.control.store(
-      HoldControl{version, HoldState::kActive, static_cast<uint64_t>(rel_ms(expires_at_ms))}.encode(),
+      HoldControl{version, HoldState::kActive, static_cast<uint64_t>(rel_ms(expires_at_ms))}
+          .encode(),
       std::memory_order_release);
   worker.wheel().schedule(hold_index, version, expires_at_ms);
 
@@ -596,7 +615,8 @@ HoldOutcome Engine::hold_best(WorkerContext& worker, uint32_t event_index, int64
     outcome.status = Status(ErrorCode::kEventClosed, "event is not open for sale");
     return outcome;
   }
-  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok()) return outcome;
+  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok())
+    return outcome;
 
   SeatList chosen;
   chosen.count = count;
@@ -625,7 +645,8 @@ HoldOutcome Engine::hold_best(WorkerContext& worker, uint32_t event_index, int64
     // that leaves an orphan in case no row has a clean one.
     RowPick pick;
     for (uint32_t r = zone->first_row; r < zone->first_row + zone->row_count; ++r) {
-      const RowPick candidate = pick_in_row(event->taken, rows[r].first_seat, rows[r].seat_count, count);
+      const RowPick candidate =
+          pick_in_row(event->taken, rows[r].first_seat, rows[r].seat_count, count);
       if (!candidate.found) continue;
       if (!candidate.leaves_orphan) {
         pick = candidate;
@@ -659,7 +680,8 @@ void Engine::end_hold(WorkerContext& worker, uint32_t hold_index, HoldControl co
   BOXOFFICE_ASSERT(seats.count > 0 && seats.count <= shm::kSeatsPerHoldMax);
   for (uint32_t i = 0; i < seats.count; ++i) {
     seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
-    BOXOFFICE_ASSERT(event->tickets[seats.seats[i]].owner.load(std::memory_order_relaxed) == hold_index + 1);
+    BOXOFFICE_ASSERT(event->tickets[seats.seats[i]].owner.load(std::memory_order_relaxed) ==
+                     hold_index + 1);
     event->tickets[seats.seats[i]].owner.store(0, std::memory_order_relaxed);
   }
   shm::release_seats(event->taken, seats.span());
@@ -718,31 +740,38 @@ Status Engine::check_token(const HoldSlot& slot, HoldToken token, int64_t now_ms
     return kHoldNotFound;
   }
   switch (control->state) {
-    case HoldState::kActive: return Status::ok();
-    case HoldState::kConfirming: return kHoldBusy;
+    case HoldState::kActive:
+      return Status::ok();
+    case HoldState::kConfirming:
+      return kHoldBusy;
     case HoldState::kReleasing:  // being released by its owner, or expired by any worker
       return abs_ms(control->expires_at_rel_ms) <= now_ms ? kHoldExpired : kHoldBusy;
-    case HoldState::kConfirmed: return kHoldConfirmed;
-    case HoldState::kReleased: return kHoldGone;
-    case HoldState::kExpired: return kHoldExpired;
-    case HoldState::kFree: break;
+    case HoldState::kConfirmed:
+      return kHoldConfirmed;
+    case HoldState::kReleased:
+      return kHoldGone;
+    case HoldState::kExpired:
+      return kHoldExpired;
+    case HoldState::kFree:
+      break;
   }
   return kHoldNotFound;
 }
 
-HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_ms,
-                           int64_t now_ms) {
+HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_ms, int64_t now_ms) {
   HoldOutcome outcome;
   if (token.hold_index() >= table_->geometry().holds_max) {
     outcome.status = kHoldNotFound;
     return outcome;
   }
-  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok()) return outcome;
+  if (outcome.status = check_ttl(ttl_ms, options_, &ttl_ms); !outcome.status.is_ok())
+    return outcome;
   HoldSlot& slot = table_->hold(token.hold_index());
   for (;;) {
     uint64_t word;
     HoldControl control;
-    if (outcome.status = check_token(slot, token, now_ms, &word, &control); !outcome.status.is_ok()) {
+    if (outcome.status = check_token(slot, token, now_ms, &word, &control);
+        !outcome.status.is_ok()) {
       return outcome;
     }
     if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
@@ -755,7 +784,8 @@ HoldOutcome Engine::extend(WorkerContext& worker, HoldToken token, int64_t ttl_m
     const int64_t lifetime_end_ms =
         slot.created_at_ms.load(std::memory_order_relaxed) + options_.hold_lifetime_ms_max;
     outcome.event_index = slot.event_index.load(std::memory_order_relaxed);
-    outcome.seats.count = std::min(slot.seat_count.load(std::memory_order_relaxed), shm::kSeatsPerHoldMax);
+    outcome.seats.count =
+        std::min(slot.seat_count.load(std::memory_order_relaxed), shm::kSeatsPerHoldMax);
     for (uint32_t i = 0; i < outcome.seats.count; ++i) {
       outcome.seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
     }
@@ -793,7 +823,8 @@ Status Engine::release(WorkerContext& worker, HoldToken token, int64_t now_ms) {
     if (slot.control.compare_exchange_weak(word, releasing.encode(), std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
       const bool expired = abs_ms(control.expires_at_rel_ms) <= now_ms;
-      end_hold(worker, token.hold_index(), releasing, expired ? HoldEnd::kExpired : HoldEnd::kReleased);
+      end_hold(worker, token.hold_index(), releasing,
+               expired ? HoldEnd::kExpired : HoldEnd::kReleased);
       return Status::ok();
     }
   }
@@ -819,7 +850,8 @@ HoldOutcome Engine::hold_info(HoldToken token, int64_t now_ms) const {
   }
   outcome.event_index = slot.event_index.load(std::memory_order_relaxed);
   const EventRuntime* event = runtime(outcome.event_index);
-  outcome.seats.count = std::min(slot.seat_count.load(std::memory_order_relaxed), shm::kSeatsPerHoldMax);
+  outcome.seats.count =
+      std::min(slot.seat_count.load(std::memory_order_relaxed), shm::kSeatsPerHoldMax);
   for (uint32_t i = 0; i < outcome.seats.count; ++i) {
     outcome.seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
     if (event != nullptr && outcome.seats.seats[i] < event->layout.seat_count()) {
@@ -859,7 +891,8 @@ bool Engine::claim_key(WorkerContext& worker, const SaleRequest& request, int64_
   if (request.idempotency_key.empty()) return true;
   shm::CommitIntent& intent = table_->intent(worker.index());
   // The hash goes in first: a crash between the claim and the index store below is still found.
-  intent.pending_key_hash.store(IdempotencyTable::hash(request.idempotency_key), std::memory_order_relaxed);
+  intent.pending_key_hash.store(IdempotencyTable::hash(request.idempotency_key),
+                                std::memory_order_relaxed);
   switch (idempotency_.claim(request.idempotency_key, now_ms, entry)) {
     case IdempotencyTable::Claim::kOwned:
       intent.pending_idempotency_plus_one.store(*entry + 1, std::memory_order_relaxed);
@@ -944,7 +977,8 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
   intent.seat_count = seats.count;
   std::copy(seats.seats.begin(), seats.seats.begin() + seats.count, intent.seats);
   std::copy(nonces.begin(), nonces.begin() + seats.count, intent.nonces);
-  intent.state.store(static_cast<uint32_t>(shm::IntentState::kCommitting), std::memory_order_release);
+  intent.state.store(static_cast<uint32_t>(shm::IntentState::kCommitting),
+                     std::memory_order_release);
 
   // Owners first: once a sold bit is set the ticket can be voided and the seat re-held, and a
   // late owner store would wipe the new hold's.
@@ -995,7 +1029,8 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
   uint64_t word;
   HoldControl control;
   for (;;) {
-    if (Status s = check_token(slot, token, now_ms, &word, &control); !s.is_ok()) return finish(std::move(s));
+    if (Status s = check_token(slot, token, now_ms, &word, &control); !s.is_ok())
+      return finish(std::move(s));
     if (abs_ms(control.expires_at_rel_ms) <= now_ms) {
       try_expire(worker, hold_index, token.version(), now_ms);
       return finish(kHoldExpired);
@@ -1018,7 +1053,8 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
   const EventRuntime& event = *runtime(slot.event_index.load(std::memory_order_relaxed));
   SeatList seats;
   seats.count = slot.seat_count.load(std::memory_order_relaxed);
-  for (uint32_t i = 0; i < seats.count; ++i) seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < seats.count; ++i)
+    seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
   const ConfirmingHold confirming{hold_index, control};
   commit_sale(worker, event, seats, &confirming, keyed ? entry + 1 : 0, request, now_ms, &outcome);
   return outcome;
@@ -1152,7 +1188,7 @@ RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
   RecoveryReport report;
   for (uint32_t e = 0; e < event_count(); ++e) report.events += runtime(e) != nullptr;
   recover_ticket_locks(&report);
-  recover_intents(&report);          // before the keys: a rolled-forward sale settles its key
+  recover_intents(&report);  // before the keys: a rolled-forward sale settles its key
   recover_pending_keys(&report);
   recover_holds(&report);
   for (uint32_t e = 0; e < event_count(); ++e) {

@@ -35,8 +35,8 @@ struct EngineOptions {
   LayoutLimits layout;
   uint32_t seats_per_request_max = shm::kSeatsPerHoldMax;  // <= shm::kSeatsPerHoldMax
   int64_t hold_ttl_ms_default = 10 * 60 * 1000;
-  int64_t hold_ttl_ms_max = 15 * 60 * 1000;        // one hold or extend request
-  int64_t hold_lifetime_ms_max = 30 * 60 * 1000;   // creation to final expiry, extensions included
+  int64_t hold_ttl_ms_max = 15 * 60 * 1000;       // one hold or extend request
+  int64_t hold_lifetime_ms_max = 30 * 60 * 1000;  // creation to final expiry, extensions included
 };
 
 // A list of seat indices bounded by the request limit; lives on the stack.
@@ -52,20 +52,20 @@ struct HoldOutcome {
   uint32_t event_index = 0;
   int64_t expires_at_ms = 0;
   int64_t total_cents = 0;
-  SeatList seats;            // the held seats; on SEAT_TAKEN the requested seats found taken
+  SeatList seats;  // the held seats; on SEAT_TAKEN the requested seats found taken
 };
 
 struct SaleRequest {
-  std::string_view idempotency_key;   // empty: no key
-  std::string_view buyer_ref;         // opaque client reference stored on each ticket
+  std::string_view idempotency_key;  // empty: no key
+  std::string_view buyer_ref;        // opaque client reference stored on each ticket
 };
 
 struct SaleOutcome {
   Status status;
-  bool replayed = false;     // idempotent retry: this is the outcome of the first request
+  bool replayed = false;  // idempotent retry: this is the outcome of the first request
   uint32_t event_index = 0;
   int64_t total_cents = 0;
-  SeatList seats;            // one per ticket; on SEAT_TAKEN the seats found taken
+  SeatList seats;  // one per ticket; on SEAT_TAKEN the seats found taken
   std::array<TicketId, shm::kSeatsPerHoldMax> tickets{};
 };
 
@@ -75,7 +75,9 @@ struct SeatInfo {
   Status status;
   SeatState state = SeatState::kFree;
   SeatLocation location;
-  TicketId ticket;           // when sold
+  // When sold. A ticket id is a bearer credential (it can void the ticket): interfaces show it
+  // only to callers allowed to act on the ticket, never in public seat queries.
+  TicketId ticket;
 };
 
 struct TicketInfo {
@@ -84,7 +86,7 @@ struct TicketInfo {
   uint32_t event_index = 0;
   uint32_t seat_index = 0;
   bool voided = false;
-  uint32_t generation = 0;   // how many times this seat has been sold, this sale included
+  uint32_t generation = 0;  // how many times this seat has been sold, this sale included
   int64_t price_cents = 0;
   int64_t sold_at_ms = 0;
   int64_t voided_at_ms = 0;
@@ -119,16 +121,16 @@ struct ZoneAvailability {
 // What recover() found and did, for the log.
 struct RecoveryReport {
   uint32_t events = 0;
-  uint32_t holds_active = 0;             // re-armed on the recovering worker's wheel
-  uint32_t holds_expired = 0;            // past their deadline at recovery
-  uint32_t holds_restored = 0;           // confirms cut before their intent: active again
-  uint32_t holds_released = 0;           // releases/expiries cut half-way, finished
-  uint32_t intents_rolled_forward = 0;   // sales cut after their intent, completed
-  uint32_t tickets_unlocked = 0;         // ticket seqlocks left held by a dead writer
-  uint32_t voids_finished = 0;           // voids cut after the ticket was marked voided
-  uint32_t seats_unlocked = 0;           // taken bits with no hold and no ticket
-  uint32_t idempotency_abandoned = 0;    // keys whose request died: they may run again
-  uint32_t repairs() const;              // everything above except events and holds
+  uint32_t holds_active = 0;            // re-armed on the recovering worker's wheel
+  uint32_t holds_expired = 0;           // past their deadline at recovery
+  uint32_t holds_restored = 0;          // confirms cut before their intent: active again
+  uint32_t holds_released = 0;          // releases/expiries cut half-way, finished
+  uint32_t intents_rolled_forward = 0;  // sales cut after their intent, completed
+  uint32_t tickets_unlocked = 0;        // ticket seqlocks left held by a dead writer
+  uint32_t voids_finished = 0;          // voids cut after the ticket was marked voided
+  uint32_t seats_unlocked = 0;          // taken bits with no hold and no ticket
+  uint32_t idempotency_abandoned = 0;   // keys whose request died: they may run again
+  uint32_t repairs() const;             // everything above except events and holds
   std::string to_string() const;
 };
 
@@ -151,14 +153,15 @@ class Engine {
   // Events. `document` is {"id": "...", "name"?: "...", "state"?: "open"|"paused"|"closed",
   // "layout": {...}} as JSON text or an already-parsed document (from msgpack).
   Status create_event(std::string_view document_json, int64_t now_ms, uint32_t* event_index);
-  Status create_event_parsed(const nlohmann::json& document, int64_t now_ms,
-                             uint32_t* event_index);
+  Status create_event_parsed(const nlohmann::json& document, int64_t now_ms, uint32_t* event_index);
   Status set_event_state(uint32_t event_index, shm::EventState state);
   bool find_event(std::string_view event_id, uint32_t* event_index) const;
-  uint32_t event_count() const;              // indices [0, event_count()) may be valid
+  uint32_t event_count() const;  // indices [0, event_count()) may be valid
   bool event_exists(uint32_t event_index) const;
+  // The accessors below take an index for which event_exists() is true (asserted).
   std::string_view event_id(uint32_t event_index) const;
   std::string_view event_venue(uint32_t event_index) const;
+  std::string_view event_name(uint32_t event_index) const;  // "" when none was given
   shm::EventState event_state(uint32_t event_index) const;
   int64_t event_created_at_ms(uint32_t event_index) const;
   const Layout& layout(uint32_t event_index) const;
@@ -191,7 +194,8 @@ class Engine {
  private:
   struct EventRuntime;
   Engine(shm::SeatTable* table, const EngineOptions& options);
-  const EventRuntime* runtime(uint32_t event_index) const;
+  const EventRuntime* runtime(uint32_t event_index) const;   // null when there is none
+  const EventRuntime& existing(uint32_t event_index) const;  // asserts there is one
   Status load_event(uint32_t event_index);
   Status check_seats(const EventRuntime& event, std::span<const uint32_t> seats,
                      SeatList* sorted) const;
@@ -205,8 +209,8 @@ class Engine {
                         int64_t ttl_ms, int64_t now_ms);
   // Claims the request's idempotency key (if any). False when `outcome` is already the answer:
   // the replayed first outcome, BUSY (same key running) or LIMIT_EXCEEDED (table full).
-  bool claim_key(WorkerContext& worker, const SaleRequest& request, int64_t now_ms,
-                 uint32_t* entry, SaleOutcome* outcome);
+  bool claim_key(WorkerContext& worker, const SaleRequest& request, int64_t now_ms, uint32_t* entry,
+                 SaleOutcome* outcome);
   // Records the outcome under the key if it is final, else lets the key run again.
   void settle_key(WorkerContext& worker, const SaleRequest& request, uint32_t entry,
                   SaleOutcome* outcome);
@@ -221,8 +225,7 @@ class Engine {
                    const ConfirmingHold* hold, uint32_t idempotency_index_plus_one,
                    const SaleRequest& request, int64_t now_ms, SaleOutcome* outcome);
   enum class HoldEnd { kReleased, kExpired };
-  void end_hold(WorkerContext& worker, uint32_t hold_index, shm::HoldControl control,
-                HoldEnd end);
+  void end_hold(WorkerContext& worker, uint32_t hold_index, shm::HoldControl control, HoldEnd end);
   bool try_expire(WorkerContext& worker, uint32_t hold_index, uint32_t version, int64_t now_ms);
   int64_t rel_ms(int64_t absolute_ms) const;
   int64_t abs_ms(uint64_t relative_ms) const;
@@ -245,8 +248,8 @@ class Engine {
   shm::SeatTable* table_;
   EngineOptions options_;
   IdempotencyTable idempotency_;
-  std::unique_ptr<std::atomic<EventRuntime*>[]> events_;   // [events_max], published once
-  std::unique_ptr<std::atomic<uint32_t>[]> id_index_;      // open addressing: event index + 1
+  std::unique_ptr<std::atomic<EventRuntime*>[]> events_;  // [events_max], published once
+  std::unique_ptr<std::atomic<uint32_t>[]> id_index_;     // open addressing: event index + 1
   uint32_t id_index_size_ = 0;
   std::atomic<uint32_t> event_count_{0};
   std::mutex create_mutex_;

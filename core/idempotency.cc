@@ -43,11 +43,10 @@ IdempotencyTable::Claim IdempotencyTable::claim(std::string_view key, int64_t no
     }
     if (found != h) continue;
     auto state = static_cast<IdempotencyState>(e.state.load(std::memory_order_acquire));
-    if (state == IdempotencyState::kEmpty || state == IdempotencyState::kClaiming) {
+    if (state == IdempotencyState::kEmpty) {
       return Claim::kInProgress;  // being filled; its key is not readable yet
     }
-    if (e.key_bytes != key.size() ||
-        std::memcmp(e.key, key.data(), key.size()) != 0) {
+    if (e.key_bytes != key.size() || std::memcmp(e.key, key.data(), key.size()) != 0) {
       continue;  // a different key with the same hash
     }
     *entry_index = index;
@@ -64,7 +63,7 @@ IdempotencyTable::Claim IdempotencyTable::claim(std::string_view key, int64_t no
           return Claim::kOwned;
         }
         return expected == static_cast<uint32_t>(IdempotencyState::kDone) ? Claim::kReplay
-                                                                         : Claim::kInProgress;
+                                                                          : Claim::kInProgress;
       }
       default:
         BOXOFFICE_ASSERT(false);

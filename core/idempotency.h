@@ -4,10 +4,11 @@
 //
 // Keys are global (not per event): a client uses one key per purchase attempt, and a confirm
 // retried with a token whose hold slot was since reused must still find its first outcome.
-// Open addressing with linear probing (at most kProbeMax entries) on a 64-bit hash of the key. An entry is claimed with one CAS on its hash word, filled, then published with a release
-// store of its state; it never moves or changes key afterwards, so readers compare keys without
-// locks. Keys are kept for the life of the table file; when the probe window is full, claim()
-// answers kFull and the caller reports LIMIT_EXCEEDED.
+// Open addressing with linear probing (at most kProbeMax entries) on a 64-bit hash of the key. An
+// entry is claimed with one CAS on its hash word, filled, then published with a release store of
+// its state; it never moves or changes key afterwards, so readers compare keys without locks. Keys
+// are kept for the life of the table file; when the probe window is full, claim() answers kFull and
+// the caller reports LIMIT_EXCEEDED.
 //
 // Thread safety: all methods may run concurrently from any thread.
 #pragma once
@@ -42,7 +43,9 @@ class IdempotencyTable {
   // dead request left claimed (published or not) are released so the key can run again.
   // Returns how many.
   uint32_t recover_claims(uint64_t hash);
-  const shm::IdempotencyEntry& entry(uint32_t entry_index) { return table_->idempotency(entry_index); }
+  const shm::IdempotencyEntry& entry(uint32_t entry_index) {
+    return table_->idempotency(entry_index);
+  }
 
   static uint64_t hash(std::string_view key);
 

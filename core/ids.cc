@@ -32,9 +32,8 @@ bool get_hex(std::string_view text, const int* positions, uint64_t* hi, uint64_t
   return true;
 }
 
-constexpr int kUuidPositions[32] = {0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11,
-                                    12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25,
-                                    26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+constexpr int kUuidPositions[32] = {0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11, 12, 14, 15, 16, 17,
+                                    19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
 constexpr int kPlainPositions[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                      11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
                                      22, 23, 24, 25, 26, 27, 28, 29, 30, 31};

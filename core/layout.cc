@@ -1,9 +1,8 @@
 #include "core/layout.h"
 
 #include <charconv>
-#include <unordered_set>
-
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include "shm/check.h"
 
@@ -61,10 +60,10 @@ Status get_integer(const json& object, const std::string& path, const char* key,
   if (is_unsigned && it->get<uint64_t>() > static_cast<uint64_t>(max)) {
     return bad(path + "." + key, "must be at most " + std::to_string(max));
   }
-  const int64_t value = is_unsigned ? static_cast<int64_t>(it->get<uint64_t>()) : it->get<int64_t>();
+  const int64_t value =
+      is_unsigned ? static_cast<int64_t>(it->get<uint64_t>()) : it->get<int64_t>();
   if (value < min || value > max) {
-    return bad(path + "." + key,
-               "must be in " + std::to_string(min) + ".." + std::to_string(max));
+    return bad(path + "." + key, "must be in " + std::to_string(min) + ".." + std::to_string(max));
   }
   *out = value;
   return Status::ok();
@@ -103,12 +102,12 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
   Layout layout;
   if (!document.is_object()) return bad("document", "must be an object");
   if (Status s = check_keys(document, "document", {"venue", "name", "zones"}); !s.is_ok()) return s;
-  if (Status s = get_string(document, "document", "venue", true, limits.venue_bytes_max,
-                            &layout.venue_);
+  if (Status s =
+          get_string(document, "document", "venue", true, limits.venue_bytes_max, &layout.venue_);
       !s.is_ok())
     return s;
-  if (Status s = get_string(document, "document", "name", false, limits.name_bytes_max,
-                            &layout.name_);
+  if (Status s =
+          get_string(document, "document", "name", false, limits.name_bytes_max, &layout.name_);
       !s.is_ok())
     return s;
   auto zones_it = document.find("zones");
@@ -147,13 +146,14 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
     if (Status s = get_integer(zone_doc, path, "capacity", 1, kCountMax, &capacity); !s.is_ok())
       return s;
     if (capacity && *capacity > limits.seats_max) {
-      return too_big(path + ".capacity", "more than " + std::to_string(limits.seats_max) +
-                                             " places in an event");
+      return too_big(path + ".capacity",
+                     "more than " + std::to_string(limits.seats_max) + " places in an event");
     }
     const bool has_rows = zone_doc.contains("rows");
     if (has_rows == capacity.has_value()) {
-      return bad(path, "needs exactly one of \"rows\" (reserved seating) or \"capacity\" "
-                       "(general admission)");
+      return bad(path,
+                 "needs exactly one of \"rows\" (reserved seating) or \"capacity\" "
+                 "(general admission)");
     }
     zone.first_seat = static_cast<uint32_t>(seat_total);
     zone.first_row = static_cast<uint32_t>(layout.rows_.size());
@@ -177,8 +177,8 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
           return s;
         Row row;
         row.zone_index = static_cast<uint32_t>(z);
-        if (Status s = get_string(row_doc, row_path, "label", true, limits.label_bytes_max,
-                                  &row.label);
+        if (Status s =
+                get_string(row_doc, row_path, "label", true, limits.label_bytes_max, &row.label);
             !s.is_ok())
           return s;
         const uint32_t row_index = static_cast<uint32_t>(layout.rows_.size());
@@ -194,9 +194,9 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
           }
           if (seats_it->empty()) return bad(row_path + ".seats", "must not be empty");
           if (seats_it->size() > limits.seats_per_row_max) {
-            return too_big(row_path + ".seats", "more than " +
-                                                    std::to_string(limits.seats_per_row_max) +
-                                                    " seats in a row");
+            return too_big(
+                row_path + ".seats",
+                "more than " + std::to_string(limits.seats_per_row_max) + " seats in a row");
           }
           for (size_t k = 0; k < seats_it->size(); ++k) {
             const json& label = (*seats_it)[k];
@@ -206,8 +206,8 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
             }
             const auto& text = label.get_ref<const std::string&>();
             if (text.size() > limits.label_bytes_max) {
-              return too_big(seat_path, "longer than " + std::to_string(limits.label_bytes_max) +
-                                            " bytes");
+              return too_big(seat_path,
+                             "longer than " + std::to_string(limits.label_bytes_max) + " bytes");
             }
             if (!labels.emplace(text, static_cast<uint32_t>(k)).second) {
               return bad(seat_path, "duplicate seat label \"" + text + "\"");
@@ -221,12 +221,11 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
             return s;
           if (!count) return bad(row_path + ".seats", "must be a count or an array of labels");
           if (*count > limits.seats_per_row_max) {
-            return too_big(row_path + ".seats", "more than " +
-                                                    std::to_string(limits.seats_per_row_max) +
-                                                    " seats in a row");
+            return too_big(
+                row_path + ".seats",
+                "more than " + std::to_string(limits.seats_per_row_max) + " seats in a row");
           }
-          if (Status s = get_integer(row_doc, row_path, "first", 0, 1'000'000, &first);
-              !s.is_ok())
+          if (Status s = get_integer(row_doc, row_path, "first", 0, 1'000'000, &first); !s.is_ok())
             return s;
           row.seat_count = static_cast<uint32_t>(*count);
           row.first_number = first.value_or(1);
@@ -241,8 +240,8 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
     }
     seat_total += zone.seat_count;
     if (seat_total > limits.seats_max) {
-      return too_big(path, "the event would have more than " + std::to_string(limits.seats_max) +
-                               " seats");
+      return too_big(
+          path, "the event would have more than " + std::to_string(limits.seats_max) + " seats");
     }
     layout.zones_.push_back(std::move(zone));
     layout.zone_index_.push_back(std::move(index));

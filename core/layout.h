@@ -1,6 +1,6 @@
 // Layout: a venue's seating plan (zones -> rows -> seats) and the dense seat numbering of an
 // event made from it. The same document is accepted as JSON text and as a msgpack map
-// (core/README.md "Layout documents" shows the format with examples).
+// (README.md, "Layout documents", shows the format with examples).
 //
 // Seats get indices 0..seat_count()-1 in document order: zone by zone, row by row (first row =
 // front), seat by seat. A general-admission zone is `capacity` anonymous places with indices
@@ -11,14 +11,13 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "core/status.h"
 
@@ -30,10 +29,10 @@ struct LayoutLimits {
   uint32_t zones_max = 256;
   uint32_t rows_per_zone_max = 1000;
   uint32_t seats_per_row_max = 1000;
-  uint32_t seats_max = 1u << 20;        // per event, reserved and general admission together
-  uint32_t label_bytes_max = 16;        // row and seat labels
-  uint32_t name_bytes_max = 128;        // zone and layout names
-  uint32_t venue_bytes_max = 64;        // the venue id (at most shm::kVenueIdBytesMax)
+  uint32_t seats_max = 1u << 20;  // per event, reserved and general admission together
+  uint32_t label_bytes_max = 16;  // row and seat labels
+  uint32_t name_bytes_max = 128;  // zone and layout names
+  uint32_t venue_bytes_max = 64;  // the venue id (at most shm::kVenueIdBytesMax)
   uint32_t nesting_depth_max = 8;
 };
 
@@ -44,7 +43,7 @@ struct Zone {
   bool general_admission = false;
   uint32_t first_seat = 0;
   uint32_t seat_count = 0;
-  uint32_t first_row = 0;               // rows [first_row, first_row + row_count) of the layout
+  uint32_t first_row = 0;  // rows [first_row, first_row + row_count) of the layout
   uint32_t row_count = 0;
 };
 
@@ -53,16 +52,16 @@ struct Row {
   std::string label;
   uint32_t first_seat = 0;
   uint32_t seat_count = 0;
-  int64_t first_number = 1;             // numbered rows: seat labels first_number, first_number+1..
-  std::vector<std::string> seat_labels; // explicit labels; empty for a numbered row
+  int64_t first_number = 1;  // numbered rows: seat labels first_number, first_number+1..
+  std::vector<std::string> seat_labels;  // explicit labels; empty for a numbered row
 };
 
 // Where a seat index is. `row` is null in a general-admission zone.
 struct SeatLocation {
   const Zone* zone = nullptr;
   const Row* row = nullptr;
-  uint32_t offset = 0;                  // position in its row (or in its GA zone)
-  std::string label() const;            // "12", "2A"; the 1-based place number in GA
+  uint32_t offset = 0;        // position in its row (or in its GA zone)
+  std::string label() const;  // "12", "2A"; the 1-based place number in GA
 };
 
 class Layout {
@@ -101,7 +100,7 @@ class Layout {
   std::vector<ZoneIndex> zone_index_;
   std::unordered_map<int64_t, uint32_t> zone_by_id_;
   std::vector<std::unordered_map<std::string, uint32_t>> seat_by_label_;  // per explicit row
-  std::vector<uint32_t> seat_home_;     // per seat: row index, or kGeneralAdmission | zone index
+  std::vector<uint32_t> seat_home_;  // per seat: row index, or kGeneralAdmission | zone index
   std::string canonical_json_;
 };
 

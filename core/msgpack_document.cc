@@ -48,12 +48,22 @@ bool valid_utf8(const char* p, size_t size) {
 
 Status convert(const msgpack::object& object, json* out) {
   switch (object.type) {
-    case msgpack::type::NIL: *out = nullptr; return Status::ok();
-    case msgpack::type::BOOLEAN: *out = object.via.boolean; return Status::ok();
-    case msgpack::type::POSITIVE_INTEGER: *out = object.via.u64; return Status::ok();
-    case msgpack::type::NEGATIVE_INTEGER: *out = object.via.i64; return Status::ok();
+    case msgpack::type::NIL:
+      *out = nullptr;
+      return Status::ok();
+    case msgpack::type::BOOLEAN:
+      *out = object.via.boolean;
+      return Status::ok();
+    case msgpack::type::POSITIVE_INTEGER:
+      *out = object.via.u64;
+      return Status::ok();
+    case msgpack::type::NEGATIVE_INTEGER:
+      *out = object.via.i64;
+      return Status::ok();
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: *out = object.via.f64; return Status::ok();
+    case msgpack::type::FLOAT64:
+      *out = object.via.f64;
+      return Status::ok();
     case msgpack::type::STR:
       if (!valid_utf8(object.via.str.ptr, object.via.str.size)) {
         return Status(ErrorCode::kBadRequest, "document strings must be UTF-8");
@@ -94,8 +104,8 @@ Status convert(const msgpack::object& object, json* out) {
 
 Status msgpack_to_json(std::span<const uint8_t> bytes, const DocumentLimits& limits, json* out) {
   if (bytes.size() > limits.document_bytes_max) {
-    return Status(ErrorCode::kLimitExceeded, "document larger than " +
-                                                 std::to_string(limits.document_bytes_max) + " bytes");
+    return Status(ErrorCode::kLimitExceeded,
+                  "document larger than " + std::to_string(limits.document_bytes_max) + " bytes");
   }
   const msgpack::unpack_limit limit(limits.array_items_max, limits.map_entries_max,
                                     limits.string_bytes_max, /*bin=*/0, /*ext=*/0,
@@ -106,11 +116,13 @@ Status msgpack_to_json(std::span<const uint8_t> bytes, const DocumentLimits& lim
     handle = msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset,
                              nullptr, nullptr, limit);
   } catch (const msgpack::size_overflow& e) {
-    return Status(ErrorCode::kLimitExceeded, std::string("document exceeds a size limit (") + e.what() + ")");
+    return Status(ErrorCode::kLimitExceeded,
+                  std::string("document exceeds a size limit (") + e.what() + ")");
   } catch (const msgpack::insufficient_bytes&) {
     return Status(ErrorCode::kBadRequest, "document is truncated");
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kBadRequest, std::string("document is not valid msgpack (") + e.what() + ")");
+    return Status(ErrorCode::kBadRequest,
+                  std::string("document is not valid msgpack (") + e.what() + ")");
   }
   if (offset != bytes.size()) return Status(ErrorCode::kBadRequest, "bytes after the document");
   return convert(handle.get(), out);

@@ -10,9 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <span>
-
 #include <nlohmann/json_fwd.hpp>
+#include <span>
 
 #include "core/status.h"
 

@@ -1,9 +1,8 @@
 #include "core/random.h"
 
+#include <pthread.h>
 #include <sys/random.h>
 #include <unistd.h>
-
-#include <pthread.h>
 
 #include <atomic>
 #include <cerrno>
@@ -25,7 +24,8 @@ std::atomic<uint64_t> g_fork_generation{0};
 
 uint64_t fork_generation() {
   static const bool registered = [] {
-    ::pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+    ::pthread_atfork(nullptr, nullptr,
+                     [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
     return true;
   }();
   (void)registered;
@@ -54,7 +54,8 @@ __attribute__((target("aes,sse2"))) __m128i expand_step(__m128i key) {
   return _mm_xor_si128(key, assist);
 }
 
-__attribute__((target("aes,sse2"))) void expand_key(const uint8_t key[16], uint8_t round_keys[176]) {
+__attribute__((target("aes,sse2"))) void expand_key(const uint8_t key[16],
+                                                    uint8_t round_keys[176]) {
   __m128i k[11];
   k[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
   k[1] = expand_step<0x01>(k[0]);
@@ -67,11 +68,14 @@ __attribute__((target("aes,sse2"))) void expand_key(const uint8_t key[16], uint8
   k[8] = expand_step<0x80>(k[7]);
   k[9] = expand_step<0x1b>(k[8]);
   k[10] = expand_step<0x36>(k[9]);
-  for (int i = 0; i < 11; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(round_keys + 16 * i), k[i]);
+  for (int i = 0; i < 11; ++i)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(round_keys + 16 * i), k[i]);
 }
 
 __attribute__((target("aes,sse2"))) __m128i encrypt(const uint8_t round_keys[176], __m128i block) {
-  auto key = [&](int i) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(round_keys + 16 * i)); };
+  auto key = [&](int i) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(round_keys + 16 * i));
+  };
   block = _mm_xor_si128(block, key(0));
   for (int i = 1; i < 10; ++i) block = _mm_aesenc_si128(block, key(i));
   return _mm_aesenclast_si128(block, key(10));
@@ -79,7 +83,7 @@ __attribute__((target("aes,sse2"))) __m128i encrypt(const uint8_t round_keys[176
 
 // Encrypts counter, counter+1, ... into `out` (blocks of 16 bytes).
 __attribute__((target("aes,sse2"))) void ctr_blocks(const uint8_t round_keys[176], uint64_t counter,
-                                                   uint64_t* out, size_t blocks) {
+                                                    uint64_t* out, size_t blocks) {
   for (size_t b = 0; b < blocks; ++b) {
     const __m128i block = _mm_set_epi64x(0, static_cast<long long>(counter + b));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * b), encrypt(round_keys, block));
@@ -101,7 +105,8 @@ bool RandomSource::hardware_aes() {
 #endif
 }
 
-void RandomSource::aes128_encrypt_block(const uint8_t key[16], const uint8_t in[16], uint8_t out[16]) {
+void RandomSource::aes128_encrypt_block(const uint8_t key[16], const uint8_t in[16],
+                                        uint8_t out[16]) {
 #if defined(__x86_64__)
   BOXOFFICE_ASSERT(hardware_aes());
   alignas(16) uint8_t round_keys[176];

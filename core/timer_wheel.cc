@@ -5,7 +5,9 @@
 namespace boxoffice {
 
 TimerWheel::TimerWheel(uint32_t id_count, int64_t tick_ms, int64_t now_ms)
-    : entries_(id_count), heads_(kBuckets + 1, kNone), tick_ms_(tick_ms),
+    : entries_(id_count),
+      heads_(kBuckets + 1, kNone),
+      tick_ms_(tick_ms),
       current_tick_(now_ms / tick_ms) {
   BOXOFFICE_ASSERT(tick_ms > 0);
 }

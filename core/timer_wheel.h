@@ -44,7 +44,7 @@ class TimerWheel {
     int64_t deadline_ms = 0;
     uint32_t prev = kNone;
     uint32_t next = kNone;
-    uint32_t bucket = kNone;   // kNone: not armed
+    uint32_t bucket = kNone;  // kNone: not armed
   };
   void link(uint32_t id, uint32_t bucket);
   void unlink(uint32_t id);
@@ -52,10 +52,10 @@ class TimerWheel {
 
   std::vector<Entry> entries_;
   static constexpr uint32_t kParked = kBuckets;  // extra bucket used inside advance()
-  std::vector<uint32_t> heads_;    // first id of each bucket, then of the parking bucket
+  std::vector<uint32_t> heads_;  // first id of each bucket, then of the parking bucket
   uint32_t size_ = 0;
   int64_t tick_ms_;
-  int64_t current_tick_;           // ticks before this one have been processed
+  int64_t current_tick_;  // ticks before this one have been processed
 };
 
 template <typename Fire>

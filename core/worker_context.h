@@ -17,7 +17,8 @@ class WorkerContext {
   // `holds_max` must be the seat table's (one timer per hold slot).
   WorkerContext(uint32_t worker_index, uint32_t holds_max, int64_t now_ms,
                 int64_t timer_tick_ms = 10)
-      : index_(worker_index), wheel_(holds_max, timer_tick_ms, now_ms),
+      : index_(worker_index),
+        wheel_(holds_max, timer_tick_ms, now_ms),
         hold_hint_(worker_index * 4096) {}
 
   uint32_t index() const { return index_; }
@@ -29,7 +30,7 @@ class WorkerContext {
   uint32_t index_;
   RandomSource random_;
   TimerWheel wheel_;
-  uint32_t hold_hint_;   // where the next hold-slot search starts, spreading workers apart
+  uint32_t hold_hint_;  // where the next hold-slot search starts, spreading workers apart
 };
 
 }  // namespace boxoffice

@@ -7,9 +7,9 @@ namespace boxoffice {
 [[noreturn]] void assertion_failed(const char* expression, const char* file, int line);
 }  // namespace boxoffice
 
-#define BOXOFFICE_ASSERT(expression)                                     \
-  do {                                                                   \
-    if (__builtin_expect(!(expression), 0)) {                            \
-      ::boxoffice::assertion_failed(#expression, __FILE__, __LINE__);    \
-    }                                                                    \
+#define BOXOFFICE_ASSERT(expression)                                  \
+  do {                                                                \
+    if (__builtin_expect(!(expression), 0)) {                         \
+      ::boxoffice::assertion_failed(#expression, __FILE__, __LINE__); \
+    }                                                                 \
   } while (0)

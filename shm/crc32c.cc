@@ -31,7 +31,7 @@ uint32_t crc32c_portable(const uint8_t* p, size_t size, uint32_t crc) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const uint8_t* p, size_t size,
-                                                         uint32_t crc) {
+                                                        uint32_t crc) {
   uint64_t crc64 = crc;
   for (; size >= 8; size -= 8, p += 8) {
     uint64_t chunk;

@@ -1,5 +1,6 @@
 #include "shm/seat_bitmap.h"
 
+#include <algorithm>
 #include <bit>
 
 #include "shm/check.h"
@@ -32,17 +33,16 @@ AcquireResult acquire_seats(Word* words, std::span<const uint32_t> seats,
                             std::span<uint32_t> conflicts) {
   AcquireResult result;
   uint64_t conflict_word_value = 0;
-  const size_t stopped = for_each_word(seats, 0, seats.size(),
-      [&](uint32_t word_index, uint64_t mask, size_t, size_t) {
+  const size_t stopped = for_each_word(
+      seats, 0, seats.size(), [&](uint32_t word_index, uint64_t mask, size_t, size_t) {
         uint64_t current = words[word_index].load(std::memory_order_relaxed);
         for (;;) {
           if (current & mask) {
             conflict_word_value = current;
             return false;
           }
-          if (words[word_index].compare_exchange_weak(current, current | mask,
-                                                      std::memory_order_acquire,
-                                                      std::memory_order_relaxed)) {
+          if (words[word_index].compare_exchange_weak(
+                  current, current | mask, std::memory_order_acquire, std::memory_order_relaxed)) {
             return true;
           }
         }
@@ -135,8 +135,7 @@ int64_t acquire_any_bit(Word* words, uint32_t first_bit, uint32_t end_bit, uint3
       const uint64_t free_bits = ~current & allowed;
       if (free_bits == 0) break;
       const uint64_t bit = free_bits & (~free_bits + 1);  // lowest free bit
-      if (words[word_index].compare_exchange_weak(current, current | bit,
-                                                  std::memory_order_acquire,
+      if (words[word_index].compare_exchange_weak(current, current | bit, std::memory_order_acquire,
                                                   std::memory_order_relaxed)) {
         return int64_t{word_index} * kBitsPerWord + std::countr_zero(bit);
       }
@@ -149,8 +148,8 @@ uint32_t count_bits(const Word* words, uint32_t first_bit, uint32_t end_bit) {
   if (first_bit >= end_bit) return 0;
   uint32_t total = 0;
   for (uint32_t w = word_of(first_bit); w <= word_of(end_bit - 1); ++w) {
-    total += std::popcount(words[w].load(std::memory_order_acquire) &
-                           range_mask(w, first_bit, end_bit));
+    total +=
+        std::popcount(words[w].load(std::memory_order_acquire) & range_mask(w, first_bit, end_bit));
   }
   return total;
 }

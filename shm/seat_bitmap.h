@@ -70,6 +70,7 @@ uint32_t count_bits(const Word* words, uint32_t first_bit, uint32_t end_bit);
 
 // Copies the complement of bits [first_bit, end_bit) (i.e. the free seats) into `out`,
 // bit i of the range at out[i / 8] bit (i % 8). `out` must hold (end-first+7)/8 bytes.
-void copy_free_bits(const Word* words, uint32_t first_bit, uint32_t end_bit, std::span<uint8_t> out);
+void copy_free_bits(const Word* words, uint32_t first_bit, uint32_t end_bit,
+                    std::span<uint8_t> out);
 
 }  // namespace boxoffice::shm

@@ -56,6 +56,34 @@ std::string describe(const TableGeometry& g) {
          " arena_bytes=" + std::to_string(g.arena_bytes);
 }
 
+// Sizes the new file at `fd` (sparse) and writes its header.
+bool initialise(int fd, const TableOptions& options, uint64_t file_bytes, const std::string& name,
+                std::string* error) {
+  if (::ftruncate(fd, static_cast<off_t>(file_bytes)) != 0) {
+    *error = errno_text("cannot size seat table", name);
+    return false;
+  }
+  void* base = ::mmap(nullptr, sizeof(TableHeader), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    *error = errno_text("cannot map seat table", name);
+    return false;
+  }
+  auto* header = new (base) TableHeader{};
+  std::memcpy(header->magic, kMagic, sizeof kMagic);
+  header->format_version = kFormatVersion;
+  header->header_bytes = sizeof(TableHeader);
+  header->geometry = options.geometry;
+  lay_out(options.geometry, header);
+  header->created_at_ms = options.now_ms - kEpochSlackMs;
+  header->checksum = header_checksum(*header);
+  ::munmap(base, sizeof(TableHeader));
+  if (::fsync(fd) != 0) {
+    *error = errno_text("cannot sync seat table", name);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 TableGeometry default_geometry() {
@@ -100,55 +128,46 @@ std::unique_ptr<SeatTable> SeatTable::open(const TableOptions& options, std::str
     return nullptr;
   }
   if (fd < 0) {
-    // Build the new file under a temporary name and rename it into place: a crash half-way
-    // leaves no file with a valid-looking header at `path`.
-    const std::string temporary = options.path + ".creating";
+    // Build the new file under a name of our own and link it into place: a crash half-way
+    // leaves no file with a valid-looking header at `path`, and if another process published
+    // one first, link() fails and we attach to theirs.
+    const std::string temporary = options.path + ".creating-" + std::to_string(::getpid());
     ::unlink(temporary.c_str());
     fd = ::open(temporary.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       *error = errno_text("cannot create seat table", temporary);
       return nullptr;
     }
-    if (::ftruncate(fd, static_cast<off_t>(expected.file_bytes)) != 0) {
-      *error = errno_text("cannot size seat table", temporary);
+    const bool written = initialise(fd, options, expected.file_bytes, temporary, error);
+    const bool published = written && ::link(temporary.c_str(), options.path.c_str()) == 0;
+    const int link_errno = errno;
+    ::unlink(temporary.c_str());
+    if (!published) {
       ::close(fd);
-      ::unlink(temporary.c_str());
-      return nullptr;
+      if (!written) return nullptr;
+      if (link_errno != EEXIST) {
+        errno = link_errno;
+        *error = errno_text("cannot publish seat table", options.path);
+        return nullptr;
+      }
+      fd = ::open(options.path.c_str(), O_RDWR | O_CLOEXEC);  // someone else's: attach
+      if (fd < 0) {
+        *error = errno_text("cannot open seat table", options.path);
+        return nullptr;
+      }
+    } else {
+      table->created_ = true;
     }
-    void* base = ::mmap(nullptr, sizeof(TableHeader), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-      *error = errno_text("cannot map seat table", temporary);
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      return nullptr;
-    }
-    auto* header = new (base) TableHeader{};
-    std::memcpy(header->magic, kMagic, sizeof kMagic);
-    header->format_version = kFormatVersion;
-    header->header_bytes = sizeof(TableHeader);
-    header->geometry = options.geometry;
-    lay_out(options.geometry, header);
-    header->created_at_ms = options.now_ms - kEpochSlackMs;
-    header->checksum = header_checksum(*header);
-    ::munmap(base, sizeof(TableHeader));
-    if (::fsync(fd) != 0 || ::rename(temporary.c_str(), options.path.c_str()) != 0) {
-      *error = errno_text("cannot publish seat table", options.path);
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      return nullptr;
-    }
-    table->created_ = true;
   }
   table->fd_ = fd;
 
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    *error = errno == EWOULDBLOCK
-                 ? "seat table " + options.path + " is in use by another process"
-                 : errno_text("cannot lock seat table", options.path);
+    *error = errno == EWOULDBLOCK ? "seat table " + options.path + " is in use by another process"
+                                  : errno_text("cannot lock seat table", options.path);
     return nullptr;
   }
 
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     *error = errno_text("cannot stat seat table", options.path);
     return nullptr;
@@ -176,8 +195,8 @@ std::unique_ptr<SeatTable> SeatTable::open(const TableOptions& options, std::str
     return nullptr;
   }
   if (found.header_bytes != sizeof(TableHeader)) {
-    *error = refuse + "header size " + std::to_string(found.header_bytes) + " != " +
-             std::to_string(sizeof(TableHeader));
+    *error = refuse + "header size " + std::to_string(found.header_bytes) +
+             " != " + std::to_string(sizeof(TableHeader));
     return nullptr;
   }
   if (found.checksum != header_checksum(found)) {

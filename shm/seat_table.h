@@ -1,6 +1,6 @@
 // SeatTable: the memory-mapped seat table file (see table_format.h for its bytes).
 //
-// open() creates the file (sized once, sparse, published by rename so a half-made file never
+// open() creates the file (sized once, sparse, published by link() so a half-made file never
 // carries a valid header) or re-attaches an existing one after checking magic, format version,
 // header size, geometry and CRC32C; anything else is refused with a message, never used. The file
 // is flock()ed for the lifetime of the object: one process owns a table at a time.
@@ -20,8 +20,8 @@ namespace boxoffice::shm {
 
 struct TableOptions {
   std::string path;
-  TableGeometry geometry;       // used when creating; must match when attaching
-  int64_t now_ms = 0;           // becomes the epoch of hold expiry times in a new table
+  TableGeometry geometry;  // used when creating; must match when attaching
+  int64_t now_ms = 0;      // becomes the epoch of hold expiry times in a new table
 };
 
 // Sizes that suit one node: 1024 events, 1M concurrent holds, 1M idempotency keys, 4 GiB of
@@ -39,7 +39,7 @@ class SeatTable {
   SeatTable(const SeatTable&) = delete;
   SeatTable& operator=(const SeatTable&) = delete;
 
-  bool created() const { return created_; }           // false: re-attached an existing file
+  bool created() const { return created_; }  // false: re-attached an existing file
   const std::string& path() const { return path_; }
   const TableGeometry& geometry() const { return header_->geometry; }
   TableHeader& header() { return *header_; }

@@ -37,7 +37,9 @@ TicketRecord load_fields(const TicketSlot& slot) {
   return r;
 }
 
-// Stores every field with release, so none can move before the store that made `seq` odd.
+// Stores every field with release: a reader that loads a field with acquire and sees this
+// store also sees everything before it, the odd `seq` included (the writer's CAS on `seq` is
+// an acquire, so no field store moves before it either).
 void store_fields(TicketSlot& slot, const TicketRecord& r) {
   BOXOFFICE_ASSERT(r.buyer_bytes <= kBuyerRefBytesMax);
   slot.nonce.store(r.nonce, std::memory_order_release);
@@ -58,9 +60,8 @@ void store_fields(TicketSlot& slot, const TicketRecord& r) {
 TicketRecord lock_ticket(TicketSlot& slot) {
   uint64_t seq = slot.seq.load(std::memory_order_relaxed);
   for (uint32_t spins = 0;; ++spins) {
-    if ((seq & 1) == 0 &&
-        slot.seq.compare_exchange_weak(seq, seq + 1, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
+    if ((seq & 1) == 0 && slot.seq.compare_exchange_weak(seq, seq + 1, std::memory_order_acquire,
+                                                         std::memory_order_relaxed)) {
       break;
     }
     if (spins > 64) std::this_thread::yield();

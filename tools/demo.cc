@@ -4,6 +4,7 @@
 // two-thread flash sale sells out a 60,000-seat stadium and the result is checked.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -13,8 +14,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "core/engine.h"
 
@@ -128,7 +127,8 @@ int run_cinema(Demo& demo) {
 
   const uint32_t wanted[] = {sale.seats.seats[0], sale.seats.seats[0] + 2};
   HoldOutcome refused = engine.hold(worker, e, wanted, 0, now);
-  std::printf("  hold %s -> %s, taken: %s\n", seat_names(engine, e, {2, {wanted[0], wanted[1]}}).c_str(),
+  std::printf("  hold %s -> %s, taken: %s\n",
+              seat_names(engine, e, {2, {wanted[0], wanted[1]}}).c_str(),
               std::string(error_name(refused.status.code())).c_str(),
               seat_names(engine, e, refused.seats).c_str());
 
@@ -146,11 +146,15 @@ int run_cinema(Demo& demo) {
   if (!check(short_hold.status, "hold")) return 1;
   std::printf("  hold K4 for 1 s; 1.5 s later the timer wheel expires %u hold(s)\n",
               engine.expire_due(worker, now + 1500));
-  std::printf("  hold.confirm of the expired hold -> %s\n",
-              std::string(error_name(engine.confirm(worker, short_hold.token, {}, now + 1500).status.code())).c_str());
+  std::printf(
+      "  hold.confirm of the expired hold -> %s\n",
+      std::string(
+          error_name(engine.confirm(worker, short_hold.token, {}, now + 1500).status.code()))
+          .c_str());
 
   HoldOutcome pending = engine.hold_best(worker, e, 2, 3, 600'000, now);
-  std::printf("  hold.best 3 in Premium -> %s (left pending)\n", seat_names(engine, e, pending.seats).c_str());
+  std::printf("  hold.best 3 in Premium -> %s (left pending)\n",
+              seat_names(engine, e, pending.seats).c_str());
   const EventCounts c = engine.counts(e);
   std::printf("  stats: %lld sold, %lld held, revenue %s, %lld voided, %lld expired\n",
               static_cast<long long>(c.seats_sold), static_cast<long long>(c.seats_held),
@@ -170,13 +174,17 @@ int run_reattach(Demo& demo) {
   if (!demo.open(wall_ms())) return 1;
   WorkerContext worker(0, demo.geometry.holds_max, wall_ms());
   const RecoveryReport report = demo.engine->recover(worker, wall_ms());
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   const EventCounts after = demo.engine->counts(e);
-  std::printf("  re-attached %s in %.1f ms (%s)\n", demo.table_path.c_str(), ms, report.to_string().c_str());
+  std::printf("  re-attached %s in %.1f ms (%s)\n", demo.table_path.c_str(), ms,
+              report.to_string().c_str());
   std::printf("  Premiere before: %lld sold / %lld held; after: %lld sold / %lld held -> %s\n",
               static_cast<long long>(before.seats_sold), static_cast<long long>(before.seats_held),
               static_cast<long long>(after.seats_sold), static_cast<long long>(after.seats_held),
-              before.seats_sold == after.seats_sold && before.seats_held == after.seats_held ? "identical" : "DIFFERENT");
+              before.seats_sold == after.seats_sold && before.seats_held == after.seats_held
+                  ? "identical"
+                  : "DIFFERENT");
   return before.seats_sold == after.seats_sold && before.seats_held == after.seats_held ? 0 : 1;
 }
 
@@ -223,15 +231,17 @@ int run_flash_sale(Demo& demo) {
   std::thread a(buyer, 1), b(buyer, 2);
   a.join();
   b.join();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const EventCounts c = engine.counts(e);
   std::printf("  %llu buy attempts in %.3f s (%.2f M/s), %llu conflicts, %llu tickets\n",
-              static_cast<unsigned long long>(attempts.load()), seconds, attempts.load() / seconds / 1e6,
-              static_cast<unsigned long long>(conflicts.load()),
+              static_cast<unsigned long long>(attempts.load()), seconds,
+              attempts.load() / seconds / 1e6, static_cast<unsigned long long>(conflicts.load()),
               static_cast<unsigned long long>(tickets.load()));
   const bool sold_out = c.seats_sold == seat_count && tickets.load() == seat_count;
-  std::printf("  sold %lld of %u seats, revenue %s: %s\n", static_cast<long long>(c.seats_sold), seat_count,
-              money(c.revenue_cents).c_str(), sold_out ? "sold out, no seat sold twice" : "MISMATCH");
+  std::printf("  sold %lld of %u seats, revenue %s: %s\n", static_cast<long long>(c.seats_sold),
+              seat_count, money(c.revenue_cents).c_str(),
+              sold_out ? "sold out, no seat sold twice" : "MISMATCH");
   return sold_out ? 0 : 1;
 }
 

@@ -5,13 +5,13 @@
 // matter. A property test compares it with a brute force over every position of random rows.
 #include "core/best_available.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace boxoffice {
 namespace {
@@ -231,7 +231,8 @@ TEST(BestAvailable, MatchesBruteForceOnRandomRows) {
     for (uint32_t seat = 0; seat < row_first + row_seats + 64; ++seat) {
       if (taken(rng)) bitmap.take(seat);
     }
-    if (rng() % 8 == 0) bitmap.take_word(static_cast<uint32_t>((row_first + rng() % row_seats) / 64));
+    if (rng() % 8 == 0)
+      bitmap.take_word(static_cast<uint32_t>((row_first + rng() % row_seats) / 64));
     const uint32_t count = 1 + static_cast<uint32_t>(rng() % 8);
     expect_matches_brute_force(bitmap, row_first, row_seats, count);
     if (HasFailure()) return;  // one reported case is enough to debug
@@ -247,7 +248,8 @@ TEST(BestAvailable, MatchesBruteForceOnTheMidWordRow) {
     for (uint32_t seat = 0; seat < 256; ++seat) {
       if (taken(rng)) bitmap.take(seat);
     }
-    for (uint32_t count = 1; count <= 10; ++count) expect_matches_brute_force(bitmap, 60, 130, count);
+    for (uint32_t count = 1; count <= 10; ++count)
+      expect_matches_brute_force(bitmap, 60, 130, count);
     if (HasFailure()) return;
   }
 }

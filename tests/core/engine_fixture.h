@@ -2,6 +2,7 @@
 // the end), an engine over it, and helpers to load the shipped layouts.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,8 +10,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "core/engine.h"
 

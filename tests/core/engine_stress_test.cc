@@ -3,13 +3,13 @@
 // proves no seat ever has two live tickets; afterwards every live ticket is findable, the seat
 // table agrees with what the threads saw, and the counters equal a recount of the bitmaps.
 // Runs fewer operations under ThreadSanitizer.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdio>
 #include <random>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "core/engine.h"
 #include "tests/core/engine_fixture.h"
@@ -41,7 +41,7 @@ bool expired_elsewhere(ErrorCode code) {
 }
 
 struct ThreadLog {
-  std::vector<TicketId> live;      // tickets this thread got and did not void
+  std::vector<TicketId> live;  // tickets this thread got and did not void
   uint64_t holds = 0, conflicts = 0, confirms = 0, expired = 0, buys = 0, voids = 0, releases = 0;
 };
 
@@ -150,7 +150,11 @@ TEST_F(EngineStressTest, NoSeatSoldTwiceAndCountersMatchRecount) {
   for (auto& thread : threads) thread.join();
 
   for (const ThreadLog& log : logs) {
-    std::printf("holds=%lu conflicts=%lu confirms=%lu expired=%lu buys=%lu voids=%lu releases=%lu live=%zu\n", log.holds, log.conflicts, log.confirms, log.expired, log.buys, log.voids, log.releases, log.live.size());
+    std::printf(
+        "holds=%lu conflicts=%lu confirms=%lu expired=%lu buys=%lu voids=%lu releases=%lu "
+        "live=%zu\n",
+        log.holds, log.conflicts, log.confirms, log.expired, log.buys, log.voids, log.releases,
+        log.live.size());
   }
   EXPECT_FALSE(double_sale.load()) << "a seat had two live tickets at once";
 
@@ -203,7 +207,8 @@ TEST_F(EngineStressTest, RacesOnOneHoldHaveOneWinner) {
 #endif
   int sold = 0, freed = 0;
   for (int round = 0; round < kRounds; ++round) {
-    const uint32_t seats[] = {static_cast<uint32_t>(round % 200), static_cast<uint32_t>(round % 200 + 3)};
+    const uint32_t seats[] = {static_cast<uint32_t>(round % 200),
+                              static_cast<uint32_t>(round % 200 + 3)};
     HoldOutcome h = engine_->hold(*worker_, e, seats, 5, now_ms_);
     ASSERT_TRUE(h.status.is_ok()) << h.status.to_string();
     std::atomic<int> confirms{0}, releases{0};

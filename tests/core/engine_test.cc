@@ -1,9 +1,9 @@
 // Engine: every booking operation and every error path, single-threaded, on the shipped layouts.
 #include "core/engine.h"
 
-#include <set>
-
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include "tests/core/engine_fixture.h"
 
@@ -43,13 +43,19 @@ TEST_F(EngineTest, CreateEventRejectsBadDocuments) {
   EXPECT_EQ(code("[]"), ErrorCode::kBadRequest);
   EXPECT_EQ(code(R"({"layout":{"venue":"V","zones":[{"id":1,"price_cents":1,"capacity":5}]}})"),
             ErrorCode::kBadRequest);  // no id
-  EXPECT_EQ(code(R"({"id":"has space","layout":{"venue":"V","zones":[{"id":1,"price_cents":1,"capacity":5}]}})"),
-            ErrorCode::kBadRequest);
+  EXPECT_EQ(
+      code(
+          R"({"id":"has space","layout":{"venue":"V","zones":[{"id":1,"price_cents":1,"capacity":5}]}})"),
+      ErrorCode::kBadRequest);
   EXPECT_EQ(code(R"({"id":"E","layout":{"venue":"V","zones":[]}})"), ErrorCode::kBadRequest);
-  EXPECT_EQ(code(R"({"id":"E","state":"sold-out","layout":{"venue":"V","zones":[{"id":1,"price_cents":1,"capacity":5}]}})"),
-            ErrorCode::kBadRequest);
-  EXPECT_EQ(code(R"({"id":"E","colour":"red","layout":{"venue":"V","zones":[{"id":1,"price_cents":1,"capacity":5}]}})"),
-            ErrorCode::kBadRequest);
+  EXPECT_EQ(
+      code(
+          R"({"id":"E","state":"sold-out","layout":{"venue":"V","zones":[{"id":1,"price_cents":1,"capacity":5}]}})"),
+      ErrorCode::kBadRequest);
+  EXPECT_EQ(
+      code(
+          R"({"id":"E","colour":"red","layout":{"venue":"V","zones":[{"id":1,"price_cents":1,"capacity":5}]}})"),
+      ErrorCode::kBadRequest);
   EXPECT_EQ(code(std::string(100000, '[')), ErrorCode::kLimitExceeded);
   create("Event1", "cinema.json");
   Status dup = engine_->create_event(event_document("Event1", "arena.json"), now_ms_, &index);
@@ -58,10 +64,12 @@ TEST_F(EngineTest, CreateEventRejectsBadDocuments) {
 }
 
 TEST_F(EngineTest, EventDirectoryFullIsLimitExceeded) {
-  for (uint32_t i = 0; i < geometry_.events_max; ++i) create("E" + std::to_string(i), "cinema.json");
+  for (uint32_t i = 0; i < geometry_.events_max; ++i)
+    create("E" + std::to_string(i), "cinema.json");
   uint32_t index;
-  EXPECT_EQ(engine_->create_event(event_document("one-more", "cinema.json"), now_ms_, &index).code(),
-            ErrorCode::kLimitExceeded);
+  EXPECT_EQ(
+      engine_->create_event(event_document("one-more", "cinema.json"), now_ms_, &index).code(),
+      ErrorCode::kLimitExceeded);
 }
 
 TEST_F(EngineTest, HoldConfirmProducesFindableTickets) {
@@ -102,7 +110,8 @@ TEST_F(EngineTest, HoldConfirmProducesFindableTickets) {
   }
   EXPECT_NE(sale.tickets[0], sale.tickets[1]);
   // The hold is gone: a second confirm without a key is refused.
-  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_).status.code(), ErrorCode::kHoldNotFound);
+  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_).status.code(),
+            ErrorCode::kHoldNotFound);
   EXPECT_EQ(engine_->release(*worker_, held.token, now_ms_).code(), ErrorCode::kHoldNotFound);
 }
 
@@ -124,13 +133,15 @@ TEST_F(EngineTest, HoldIsAllOrNothingAndReportsTakenSeats) {
 TEST_F(EngineTest, HoldRejectsBadSeatLists) {
   const uint32_t e = create("Event1", "cinema.json");
   const uint32_t out_of_range[] = {120};
-  EXPECT_EQ(engine_->hold(*worker_, e, out_of_range, 0, now_ms_).status.code(), ErrorCode::kBadRequest);
+  EXPECT_EQ(engine_->hold(*worker_, e, out_of_range, 0, now_ms_).status.code(),
+            ErrorCode::kBadRequest);
   const uint32_t twice[] = {3, 3};
   EXPECT_EQ(engine_->hold(*worker_, e, twice, 0, now_ms_).status.code(), ErrorCode::kBadRequest);
   EXPECT_EQ(engine_->hold(*worker_, e, {}, 0, now_ms_).status.code(), ErrorCode::kBadRequest);
   std::vector<uint32_t> too_many(options_.seats_per_request_max + 1);
   for (uint32_t i = 0; i < too_many.size(); ++i) too_many[i] = i;
-  EXPECT_EQ(engine_->hold(*worker_, e, too_many, 0, now_ms_).status.code(), ErrorCode::kLimitExceeded);
+  EXPECT_EQ(engine_->hold(*worker_, e, too_many, 0, now_ms_).status.code(),
+            ErrorCode::kLimitExceeded);
   const uint32_t one[] = {0};
   EXPECT_EQ(engine_->hold(*worker_, 7, one, 0, now_ms_).status.code(), ErrorCode::kNotFound);
   EXPECT_EQ(engine_->hold(*worker_, e, one, -1, now_ms_).status.code(), ErrorCode::kBadRequest);
@@ -147,8 +158,10 @@ TEST_F(EngineTest, PausedAndClosedEventsDoNotSell) {
   ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kPaused).is_ok());
   EXPECT_EQ(engine_->hold(*worker_, e, two, 0, now_ms_).status.code(), ErrorCode::kEventClosed);
   EXPECT_EQ(engine_->buy(*worker_, e, two, {}, now_ms_).status.code(), ErrorCode::kEventClosed);
-  EXPECT_EQ(engine_->hold_best(*worker_, e, 1, 2, 0, now_ms_).status.code(), ErrorCode::kEventClosed);
-  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_).status.code(), ErrorCode::kEventClosed);
+  EXPECT_EQ(engine_->hold_best(*worker_, e, 1, 2, 0, now_ms_).status.code(),
+            ErrorCode::kEventClosed);
+  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_).status.code(),
+            ErrorCode::kEventClosed);
   ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kOpen).is_ok());
   EXPECT_TRUE(engine_->confirm(*worker_, held.token, {}, now_ms_).status.is_ok());
   ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kClosed).is_ok());
@@ -177,14 +190,19 @@ TEST_F(EngineTest, ForgedOrStaleTokensAreRejected) {
   ASSERT_TRUE(held.status.is_ok());
   HoldToken forged = held.token;
   forged.lo ^= 1;  // wrong secret
-  EXPECT_EQ(engine_->confirm(*worker_, forged, {}, now_ms_).status.code(), ErrorCode::kHoldNotFound);
+  EXPECT_EQ(engine_->confirm(*worker_, forged, {}, now_ms_).status.code(),
+            ErrorCode::kHoldNotFound);
   EXPECT_EQ(engine_->release(*worker_, forged, now_ms_).code(), ErrorCode::kHoldNotFound);
-  EXPECT_EQ(engine_->extend(*worker_, forged, 1000, now_ms_).status.code(), ErrorCode::kHoldNotFound);
+  EXPECT_EQ(engine_->extend(*worker_, forged, 1000, now_ms_).status.code(),
+            ErrorCode::kHoldNotFound);
   HoldToken other_version = HoldToken::make(held.token.hold_index(), held.token.version() + 1,
                                             held.token.deadline_mark(), held.token.secret());
-  EXPECT_EQ(engine_->confirm(*worker_, other_version, {}, now_ms_).status.code(), ErrorCode::kHoldNotFound);
-  HoldToken out_of_range = HoldToken::make(geometry_.holds_max + 5, 1, held.token.deadline_mark(), 1);
-  EXPECT_EQ(engine_->confirm(*worker_, out_of_range, {}, now_ms_).status.code(), ErrorCode::kHoldNotFound);
+  EXPECT_EQ(engine_->confirm(*worker_, other_version, {}, now_ms_).status.code(),
+            ErrorCode::kHoldNotFound);
+  HoldToken out_of_range =
+      HoldToken::make(geometry_.holds_max + 5, 1, held.token.deadline_mark(), 1);
+  EXPECT_EQ(engine_->confirm(*worker_, out_of_range, {}, now_ms_).status.code(),
+            ErrorCode::kHoldNotFound);
   // The real hold is untouched.
   EXPECT_TRUE(engine_->confirm(*worker_, held.token, {}, now_ms_).status.is_ok());
 }
@@ -201,8 +219,10 @@ TEST_F(EngineTest, HoldsExpireThroughTheWheel) {
   const EventCounts c = engine_->counts(e);
   EXPECT_EQ(c.seats_held, 0);
   EXPECT_EQ(c.holds_expired, 1);
-  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_ + 1001).status.code(), ErrorCode::kHoldExpired);
-  EXPECT_EQ(engine_->extend(*worker_, held.token, 1000, now_ms_ + 1001).status.code(), ErrorCode::kHoldExpired);
+  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_ + 1001).status.code(),
+            ErrorCode::kHoldExpired);
+  EXPECT_EQ(engine_->extend(*worker_, held.token, 1000, now_ms_ + 1001).status.code(),
+            ErrorCode::kHoldExpired);
 }
 
 TEST_F(EngineTest, OverdueHoldsGiveWayToTheNextBuyerWhateverTheirWorker) {
@@ -217,10 +237,12 @@ TEST_F(EngineTest, OverdueHoldsGiveWayToTheNextBuyerWhateverTheirWorker) {
   ASSERT_TRUE(next.status.is_ok()) << next.status.to_string();
   EXPECT_EQ(engine_->counts(e).holds_expired, 1);
   EXPECT_EQ(engine_->counts(e).seats_held, 1);
-  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_ + 1001).status.code(), ErrorCode::kHoldExpired);
+  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_ + 1001).status.code(),
+            ErrorCode::kHoldExpired);
   // The first worker's wheel later finds nothing to do for the ended hold.
   EXPECT_EQ(engine_->expire_due(*worker_, now_ms_ + 2000), 0u);
-  EXPECT_TRUE(engine_->buy(other, e, one, {}, now_ms_ + 2000).status.code() == ErrorCode::kSeatTaken);
+  EXPECT_TRUE(engine_->buy(other, e, one, {}, now_ms_ + 2000).status.code() ==
+              ErrorCode::kSeatTaken);
   EXPECT_TRUE(engine_->confirm(other, next.token, {}, now_ms_ + 2000).status.is_ok());
 }
 
@@ -301,7 +323,8 @@ TEST_F(EngineTest, BuyAndVoidReturnSeatToSale) {
   EXPECT_NE(resale.tickets[0], sale.tickets[0]);
   EXPECT_EQ(engine_->ticket(resale.tickets[0]).generation, 2u);
   EXPECT_EQ(engine_->ticket(sale.tickets[0]).status.code(), ErrorCode::kNotFound);
-  EXPECT_EQ(engine_->void_ticket(*worker_, sale.tickets[0], now_ms_).status.code(), ErrorCode::kNotFound);
+  EXPECT_EQ(engine_->void_ticket(*worker_, sale.tickets[0], now_ms_).status.code(),
+            ErrorCode::kNotFound);
 }
 
 TEST_F(EngineTest, UnknownTicketsAreNotFound) {
@@ -309,7 +332,8 @@ TEST_F(EngineTest, UnknownTicketsAreNotFound) {
   EXPECT_EQ(engine_->ticket(TicketId::make(e, 3, 12345)).status.code(), ErrorCode::kNotFound);
   EXPECT_EQ(engine_->ticket(TicketId::make(e, 100000, 1)).status.code(), ErrorCode::kNotFound);
   EXPECT_EQ(engine_->ticket(TicketId::make(9, 0, 1)).status.code(), ErrorCode::kNotFound);
-  EXPECT_EQ(engine_->void_ticket(*worker_, TicketId::make(e, 3, 1), now_ms_).status.code(), ErrorCode::kNotFound);
+  EXPECT_EQ(engine_->void_ticket(*worker_, TicketId::make(e, 3, 1), now_ms_).status.code(),
+            ErrorCode::kNotFound);
   EXPECT_EQ(engine_->seat(e, 120).status.code(), ErrorCode::kNotFound);
   EXPECT_EQ(engine_->seat(9, 0).status.code(), ErrorCode::kNotFound);
 }
@@ -332,11 +356,13 @@ TEST_F(EngineTest, IdempotentBuyReturnsTheFirstOutcome) {
   // A failure is an outcome too: the same key keeps answering SEAT_TAKEN.
   SaleOutcome taken = engine_->buy(*worker_, e, seats, {"order-2", ""}, now_ms_);
   EXPECT_EQ(taken.status.code(), ErrorCode::kSeatTaken);
-  EXPECT_EQ(engine_->buy(*worker_, e, seats, {"order-2", ""}, now_ms_).status.code(), ErrorCode::kSeatTaken);
+  EXPECT_EQ(engine_->buy(*worker_, e, seats, {"order-2", ""}, now_ms_).status.code(),
+            ErrorCode::kSeatTaken);
   // A transient failure is not: a paused event, then reopened, sells under the same key.
   const uint32_t other[] = {30};
   ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kPaused).is_ok());
-  EXPECT_EQ(engine_->buy(*worker_, e, other, {"order-3", ""}, now_ms_).status.code(), ErrorCode::kEventClosed);
+  EXPECT_EQ(engine_->buy(*worker_, e, other, {"order-3", ""}, now_ms_).status.code(),
+            ErrorCode::kEventClosed);
   ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kOpen).is_ok());
   EXPECT_TRUE(engine_->buy(*worker_, e, other, {"order-3", ""}, now_ms_).status.is_ok());
   // Keys longer than the limit are refused up front.
@@ -390,13 +416,16 @@ TEST_F(EngineTest, HoldBestPicksFrontCentreWithoutOrphans) {
       const uint32_t rel = row.first_seat - engine_->layout(e).zones()[0].first_seat + k;
       const bool free = (free_map[rel / 8] >> (rel % 8)) & 1;
       const bool left_taken = k == 0 || !((free_map[(rel - 1) / 8] >> ((rel - 1) % 8)) & 1);
-      const bool right_taken = k + 1 == row.seat_count || !((free_map[(rel + 1) / 8] >> ((rel + 1) % 8)) & 1);
+      const bool right_taken =
+          k + 1 == row.seat_count || !((free_map[(rel + 1) / 8] >> ((rel + 1) % 8)) & 1);
       EXPECT_FALSE(free && left_taken && right_taken) << "orphan at " << row.label << k + 1;
     }
   }
-  EXPECT_EQ(engine_->hold_best(*worker_, e, 1, 13, 0, now_ms_).status.code(), ErrorCode::kSeatTaken);
+  EXPECT_EQ(engine_->hold_best(*worker_, e, 1, 13, 0, now_ms_).status.code(),
+            ErrorCode::kSeatTaken);
   EXPECT_EQ(engine_->hold_best(*worker_, e, 99, 2, 0, now_ms_).status.code(), ErrorCode::kNotFound);
-  EXPECT_EQ(engine_->hold_best(*worker_, e, 1, 0, 0, now_ms_).status.code(), ErrorCode::kBadRequest);
+  EXPECT_EQ(engine_->hold_best(*worker_, e, 1, 0, 0, now_ms_).status.code(),
+            ErrorCode::kBadRequest);
 }
 
 TEST_F(EngineTest, HoldBestInGeneralAdmissionTakesAnyPlaces) {
@@ -417,7 +446,8 @@ TEST_F(EngineTest, HoldBestInGeneralAdmissionTakesAnyPlaces) {
   if (left > 0) {
     EXPECT_TRUE(engine_->hold_best(*worker_, e, 100, left, 0, now_ms_).status.is_ok());
   }
-  EXPECT_EQ(engine_->hold_best(*worker_, e, 100, 1, 0, now_ms_).status.code(), ErrorCode::kSeatTaken);
+  EXPECT_EQ(engine_->hold_best(*worker_, e, 100, 1, 0, now_ms_).status.code(),
+            ErrorCode::kSeatTaken);
   EXPECT_EQ(engine_->availability(e, 100).seats_free, 0u);
   EXPECT_EQ(engine_->availability(e, 100).seats_held, floor->seat_count);
   // The other zones are untouched.

@@ -4,14 +4,14 @@
 // and rejects every malformed or foreign string a client might send.
 #include "core/ids.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cctype>
 #include <iterator>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace boxoffice {
 namespace {
@@ -20,8 +20,8 @@ constexpr uint64_t kU64Max = ~uint64_t{0};
 constexpr uint32_t kU32Max = ~uint32_t{0};
 
 std::vector<uint64_t> edge_and_random_u64(std::mt19937_64& rng) {
-  std::vector<uint64_t> values = {1, 2, (uint64_t{1} << 52) - 1, uint64_t{1} << 52,
-                                  uint64_t{1} << 63, kU64Max - 1, kU64Max};
+  std::vector<uint64_t> values = {
+      1, 2, (uint64_t{1} << 52) - 1, uint64_t{1} << 52, uint64_t{1} << 63, kU64Max - 1, kU64Max};
   for (int i = 0; i < 20; ++i) values.push_back(rng());
   return values;
 }
@@ -60,8 +60,8 @@ TEST(TicketId, TextFollowsTheDocumentedLayout) {
 TEST(TicketId, TextIsALowercaseVersion8Variant10Uuid) {
   std::mt19937_64 rng(7);
   for (int i = 0; i < 1000; ++i) {
-    const TicketId id = TicketId::make(static_cast<uint32_t>(rng() & 0xFFFF),
-                                       static_cast<uint32_t>(rng()), rng());
+    const TicketId id =
+        TicketId::make(static_cast<uint32_t>(rng() & 0xFFFF), static_cast<uint32_t>(rng()), rng());
     const std::string text = id.to_string();
     ASSERT_EQ(text.size(), 36u);
     ASSERT_EQ(text.size(), TicketId::kTextBytes);
@@ -239,10 +239,10 @@ TEST(HoldToken, TextFollowsTheDocumentedLayout) {
 TEST(HoldToken, TextIs32LowercaseHexDigits) {
   std::mt19937_64 rng(8);
   for (int i = 0; i < 1000; ++i) {
-    const std::string text = HoldToken::make(static_cast<uint32_t>(rng()),
-                                             static_cast<uint32_t>(rng()),
-                                             static_cast<uint32_t>(rng()), rng())
-                                 .to_string();
+    const std::string text =
+        HoldToken::make(static_cast<uint32_t>(rng()), static_cast<uint32_t>(rng()),
+                        static_cast<uint32_t>(rng()), rng())
+            .to_string();
     ASSERT_EQ(text.size(), 32u);
     ASSERT_EQ(text.size(), HoldToken::kTextBytes);
     for (char c : text) ASSERT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << text;

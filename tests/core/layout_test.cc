@@ -7,14 +7,14 @@
 // back from Layout, so a numbering bug cannot agree with itself.
 #include "core/layout.h"
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 namespace boxoffice {
 namespace {
@@ -74,14 +74,15 @@ std::vector<SeatName> seats_in_document_order(const json& document) {
 // Checks that seat k of the document has index k, and that locate(k) names it back.
 void expect_numbering_matches_document(const std::string& file) {
   const Layout layout = load_shipped(file);
-  const std::vector<SeatName> expected = seats_in_document_order(json::parse(read_layout_file(file)));
+  const std::vector<SeatName> expected =
+      seats_in_document_order(json::parse(read_layout_file(file)));
   ASSERT_EQ(layout.seat_count(), expected.size());
   for (uint32_t k = 0; k < expected.size(); ++k) {
     const SeatName& seat = expected[k];
     const std::optional<uint32_t> index =
         layout.seat_index(seat.zone_id, seat.row_label, seat.seat_label);
-    ASSERT_TRUE(index.has_value()) << file << " zone " << seat.zone_id << " row '"
-                                   << seat.row_label << "' seat " << seat.seat_label;
+    ASSERT_TRUE(index.has_value()) << file << " zone " << seat.zone_id << " row '" << seat.row_label
+                                   << "' seat " << seat.seat_label;
     ASSERT_EQ(*index, k) << file << " zone " << seat.zone_id << " row '" << seat.row_label
                          << "' seat " << seat.seat_label;
     const SeatLocation location = layout.locate(k);
@@ -107,14 +108,14 @@ void expect_every_seat_round_trips(const Layout& layout) {
 
 // A small valid document that the rejection tests break one piece at a time.
 json valid_document() {
-  return json{{"venue", "Test-Hall"},
-              {"name", "Main"},
-              {"zones",
-               json::array({json{{"id", 1},
-                                 {"name", "Stalls"},
-                                 {"price_cents", 1000},
-                                 {"rows", json::array({json{{"label", "A"}, {"seats", 3}},
-                                                       json{{"label", "B"}, {"seats", 3}}})}}})}};
+  return json{
+      {"venue", "Test-Hall"},
+      {"name", "Main"},
+      {"zones", json::array({json{{"id", 1},
+                                  {"name", "Stalls"},
+                                  {"price_cents", 1000},
+                                  {"rows", json::array({json{{"label", "A"}, {"seats", 3}},
+                                                        json{{"label", "B"}, {"seats", 3}}})}}})}};
 }
 
 Status parse(const std::string& text, const LayoutLimits& limits = {}) {
@@ -282,8 +283,8 @@ TEST(LayoutLookup, UnknownSeatLabelMisses) {
 
 TEST(LayoutLookup, NonNumericSeatInNumberedRowMisses) {
   const Layout layout = load_shipped("cinema.json");
-  for (const char* label : {"", "x", "1x", "x1", " 1", "1 ", "-1", "1.0", "+1",
-                            "99999999999999999999999"}) {
+  for (const char* label :
+       {"", "x", "1x", "x1", " 1", "1 ", "-1", "1.0", "+1", "99999999999999999999999"}) {
     EXPECT_EQ(layout.seat_index(1, "A", label), std::nullopt) << "'" << label << "'";
   }
 }
@@ -450,7 +451,8 @@ TEST(LayoutRejects, GeneralAdmissionCapacityZero) {
   expect_rejected(parse(document), ErrorCode::kBadRequest, "zones[0].capacity");
 }
 
-// ---- limits --------------------------------------------------------------------------------------
+// ---- limits
+// --------------------------------------------------------------------------------------
 
 json document_with_zones(int zone_count) {
   json document = valid_document();
@@ -489,8 +491,7 @@ TEST(LayoutBounds, RowsPerZoneAtLimitAcceptedAndOneMoreRejected) {
   LayoutLimits limits;
   limits.rows_per_zone_max = 4;
   EXPECT_TRUE(parse(document_with_rows(4), limits).is_ok());
-  expect_rejected(parse(document_with_rows(5), limits), ErrorCode::kLimitExceeded,
-                  "zones[0].rows");
+  expect_rejected(parse(document_with_rows(5), limits), ErrorCode::kLimitExceeded, "zones[0].rows");
 }
 
 TEST(LayoutBounds, LabelledSeatsPerRowAtLimitAcceptedAndOneMoreRejected) {
@@ -564,8 +565,7 @@ TEST(LayoutBounds, SeatLabelLongerThanLimitRejected) {
   document["zones"][0]["rows"][0]["seats"] = json::array({"1", "1234"});
   EXPECT_TRUE(parse(document, limits).is_ok());
   document["zones"][0]["rows"][0]["seats"] = json::array({"1", "12345"});
-  expect_rejected(parse(document, limits), ErrorCode::kLimitExceeded,
-                  "zones[0].rows[0].seats[1]");
+  expect_rejected(parse(document, limits), ErrorCode::kLimitExceeded, "zones[0].rows[0].seats[1]");
 }
 
 TEST(LayoutBounds, ZoneNameLongerThanLimitRejected) {
@@ -628,7 +628,8 @@ TEST(LayoutBounds, ShippedLayoutsFitTheDefaults) {
   }
 }
 
-// ---- canonical form -------------------------------------------------------------------------------
+// ---- canonical form
+// -------------------------------------------------------------------------------
 
 void expect_same_layout(const Layout& a, const Layout& b) {
   EXPECT_EQ(a.venue(), b.venue());

@@ -2,10 +2,10 @@
 // hostile msgpack (huge claimed sizes, deep nesting, truncation) is refused without allocating.
 #include "core/msgpack_document.h"
 
+#include <gtest/gtest.h>
+
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
-
-#include <gtest/gtest.h>
 
 #include "core/layout.h"
 #include "tests/core/engine_fixture.h"
@@ -52,7 +52,9 @@ TEST(MsgpackDocument, MapPackedByMsgpackC) {
   pk.pack(std::string("capacity"));
   pk.pack(100);
   json document;
-  ASSERT_TRUE(msgpack_to_json({reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()}, {}, &document).is_ok());
+  ASSERT_TRUE(msgpack_to_json({reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()}, {},
+                              &document)
+                  .is_ok());
   Layout layout;
   const Status s = Layout::from_document(document, {}, &layout);
   EXPECT_EQ(s.code(), ErrorCode::kBadRequest);
@@ -65,11 +67,18 @@ TEST(MsgpackDocument, HugeClaimedSizesAreRefused) {
   EXPECT_EQ(msgpack_to_json(bytes_of(map32), {}, &out).code(), ErrorCode::kLimitExceeded);
   const std::string array32("\xdd\xff\xff\xff\xff\x01", 6);
   EXPECT_EQ(msgpack_to_json(bytes_of(array32), {}, &out).code(), ErrorCode::kLimitExceeded);
-  const std::string str32("\xdb\xff\xff\xff\xff" "abc", 8);
-  EXPECT_FALSE(msgpack_to_json(bytes_of(str32), {}, &out).is_ok());  // short body: refused either way
+  const std::string str32(
+      "\xdb\xff\xff\xff\xff"
+      "abc",
+      8);
+  EXPECT_FALSE(
+      msgpack_to_json(bytes_of(str32), {}, &out).is_ok());  // short body: refused either way
   const std::string long_string = std::string("\xda\x13\x88", 3) + std::string(5000, 'x');
   EXPECT_EQ(msgpack_to_json(bytes_of(long_string), {}, &out).code(), ErrorCode::kLimitExceeded);
-  const std::string bin32("\xc6\xff\xff\xff\xff" "abc", 8);
+  const std::string bin32(
+      "\xc6\xff\xff\xff\xff"
+      "abc",
+      8);
   EXPECT_FALSE(msgpack_to_json(bytes_of(bin32), {}, &out).is_ok());
   const std::string ext("\xd4\x01\x02", 3);
   EXPECT_FALSE(msgpack_to_json(bytes_of(ext), {}, &out).is_ok());
@@ -82,12 +91,13 @@ TEST(MsgpackDocument, StringsMustBeUtf8) {
   };
   EXPECT_TRUE(msgpack_to_json(bytes_of(str("Caf\xc3\xa9")), {}, &out).is_ok());
   EXPECT_TRUE(msgpack_to_json(bytes_of(str("\xf0\x9f\x8e\xab")), {}, &out).is_ok());  // U+1F3AB
-  for (const std::string& bad : {std::string("V\xff"), std::string("\xc3"), std::string("\xc0\xaf"),
-                                std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
-                                std::string("\x80")}) {
+  for (const std::string& bad :
+       {std::string("V\xff"), std::string("\xc3"), std::string("\xc0\xaf"),
+        std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"), std::string("\x80")}) {
     EXPECT_EQ(msgpack_to_json(bytes_of(str(bad)), {}, &out).code(), ErrorCode::kBadRequest);
     // As a map key too: {bad: 1}
-    EXPECT_EQ(msgpack_to_json(bytes_of("\x81" + str(bad) + "\x01"), {}, &out).code(), ErrorCode::kBadRequest);
+    EXPECT_EQ(msgpack_to_json(bytes_of("\x81" + str(bad) + "\x01"), {}, &out).code(),
+              ErrorCode::kBadRequest);
   }
   // A layout with a bad venue never reaches the JSON serializer (which would throw).
   const std::string layout = "\x82" + str("venue") + str("V\xff") + str("zones") + "\x90";
@@ -102,15 +112,24 @@ TEST(MsgpackDocument, DeepNestingIsRefused) {
 
 TEST(MsgpackDocument, MalformedInputIsBadRequest) {
   json out;
-  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\x82\xa1" "a", 3)), {}, &out).code(), ErrorCode::kBadRequest);
-  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\x01\x02", 2)), {}, &out).code(), ErrorCode::kBadRequest);
-  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\x81\x01\x02", 3)), {}, &out).code(), ErrorCode::kBadRequest);
-  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\xc1", 1)), {}, &out).code(), ErrorCode::kBadRequest);
+  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\x82\xa1"
+                                                 "a",
+                                                 3)),
+                            {}, &out)
+                .code(),
+            ErrorCode::kBadRequest);
+  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\x01\x02", 2)), {}, &out).code(),
+            ErrorCode::kBadRequest);
+  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\x81\x01\x02", 3)), {}, &out).code(),
+            ErrorCode::kBadRequest);
+  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\xc1", 1)), {}, &out).code(),
+            ErrorCode::kBadRequest);
   EXPECT_EQ(msgpack_to_json({}, {}, &out).code(), ErrorCode::kBadRequest);
   DocumentLimits small;
   small.document_bytes_max = 4;
-  EXPECT_EQ(msgpack_to_json(bytes_of(std::string("\x95\x01\x02\x03\x04\x05", 6)), small, &out).code(),
-            ErrorCode::kLimitExceeded);
+  EXPECT_EQ(
+      msgpack_to_json(bytes_of(std::string("\x95\x01\x02\x03\x04\x05", 6)), small, &out).code(),
+      ErrorCode::kLimitExceeded);
 }
 
 }  // namespace

@@ -2,14 +2,13 @@
 // repeating, two sources (and a forked child) never produce the same stream.
 #include "core/random.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <bit>
 #include <cstring>
 #include <set>
-
-#include <gtest/gtest.h>
 
 namespace boxoffice {
 namespace {
@@ -66,13 +65,15 @@ TEST(RandomSource, ForkedChildGetsItsOwnStream) {
   }
   ::close(fds[1]);
   uint64_t child_values[128];
-  ASSERT_EQ(::read(fds[0], child_values, sizeof child_values), static_cast<ssize_t>(sizeof child_values));
+  ASSERT_EQ(::read(fds[0], child_values, sizeof child_values),
+            static_cast<ssize_t>(sizeof child_values));
   ::close(fds[0]);
   int status = 0;
   ::waitpid(child, &status, 0);
   std::set<uint64_t> parent;
   for (int i = 0; i < 128; ++i) parent.insert(random.next());
-  for (uint64_t v : child_values) EXPECT_EQ(parent.count(v), 0u) << "child replayed the parent's stream";
+  for (uint64_t v : child_values)
+    EXPECT_EQ(parent.count(v), 0u) << "child replayed the parent's stream";
 }
 
 }  // namespace

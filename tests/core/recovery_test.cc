@@ -1,6 +1,7 @@
 // Re-attaching a seat table: state survives unchanged, transitions cut by a crash are repaired,
 // and a real kill -9 at random moments never leaves a seat sold twice, an acknowledged ticket
 // lost or a seat locked by nobody.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <cstring>
 #include <random>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "core/engine.h"
 #include "shm/seat_bitmap.h"
@@ -62,8 +61,10 @@ void expect_consistent(const Engine& engine, shm::SeatTable& table, uint32_t e) 
       ++held;
       const uint32_t owner = table.tickets(slot)[s].owner.load();
       ASSERT_NE(owner, 0u) << "seat " << s << " locked by nobody";
-      const shm::HoldControl control = shm::HoldControl::decode(table.hold(owner - 1).control.load());
-      ASSERT_EQ(control.state, shm::HoldState::kActive) << "seat " << s << " owned by an ended hold";
+      const shm::HoldControl control =
+          shm::HoldControl::decode(table.hold(owner - 1).control.load());
+      ASSERT_EQ(control.state, shm::HoldState::kActive)
+          << "seat " << s << " owned by an ended hold";
     }
   }
   const EventCounts c = engine.counts(e);
@@ -85,7 +86,8 @@ TEST_F(RecoveryTest, ReattachKeepsEveryEventHoldAndTicket) {
   HoldOutcome floor = engine_->hold_best(*worker_, arena, 100, 6, 0, now_ms_);
   ASSERT_TRUE(floor.status.is_ok());
   ASSERT_TRUE(engine_->set_event_state(arena, shm::EventState::kPaused).is_ok());
-  const Snapshot cinema_before = snapshot(*engine_, cinema), arena_before = snapshot(*engine_, arena);
+  const Snapshot cinema_before = snapshot(*engine_, cinema),
+                 arena_before = snapshot(*engine_, arena);
   const std::string layout_before = engine_->layout(arena).canonical_json();
 
   const RecoveryReport report = reopen();
@@ -124,7 +126,8 @@ TEST_F(RecoveryTest, HoldsPastTheirDeadlineExpireOnReattach) {
   const RecoveryReport report = reopen();
   EXPECT_EQ(report.holds_expired, 1u);
   EXPECT_EQ(engine_->seat(e, 5).state, SeatState::kFree);
-  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_).status.code(), ErrorCode::kHoldExpired);
+  EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_).status.code(),
+            ErrorCode::kHoldExpired);
 }
 
 TEST_F(RecoveryTest, OrphanLocksAreFreed) {
@@ -208,7 +211,8 @@ TEST_F(RecoveryTest, KeyClaimCutBeforePublishingIsRetired) {
   const uint32_t e = create("Cinema", "cinema.json");
   // The claimer died between its CAS on the entry's hash and publishing the key.
   const uint64_t hash = IdempotencyTable::hash("k-cut");
-  table_->idempotency(static_cast<uint32_t>(hash) & (geometry_.idempotency_entries_max - 1)).key_hash.store(hash);
+  table_->idempotency(static_cast<uint32_t>(hash) & (geometry_.idempotency_entries_max - 1))
+      .key_hash.store(hash);
   const uint32_t a[] = {4};
   ASSERT_EQ(engine_->buy(*worker_, e, a, {"k-cut", ""}, now_ms_).status.code(), ErrorCode::kBusy);
   table_->intent(worker_->index()).pending_key_hash.store(hash);
@@ -264,8 +268,8 @@ TEST_F(RecoveryTest, RollForwardSkipsTicketsVoidedSinceTheIntent) {
 TEST_F(RecoveryTest, KillNineAtRandomMomentsLosesNothingAcknowledged) {
   const uint32_t e = create("Cinema", "cinema.json");
   std::mt19937_64 rng(42);
-  std::set<std::string> acknowledged;   // tickets the child reported as sold
-  std::set<std::string> maybe_voided;   // tickets whose void was in flight or done
+  std::set<std::string> acknowledged;  // tickets the child reported as sold
+  std::set<std::string> maybe_voided;  // tickets whose void was in flight or done
   constexpr int kKills = 20;
   for (int round = 0; round < kKills; ++round) {
     // The child must own the table alone: release ours first.
@@ -289,7 +293,8 @@ TEST_F(RecoveryTest, KillNineAtRandomMomentsLosesNothingAcknowledged) {
       std::vector<TicketId> mine;
       for (uint64_t op = 0;; ++op) {
         const uint32_t base = static_cast<uint32_t>(child_rng() % 110);
-        const uint32_t seats[3] = {base, base + 1 + static_cast<uint32_t>(child_rng() % 3), base + 5};
+        const uint32_t seats[3] = {base, base + 1 + static_cast<uint32_t>(child_rng() % 3),
+                                   base + 5};
         const uint32_t count = 1 + child_rng() % 3;
         if (child_rng() % 3 == 0 && !mine.empty()) {
           const TicketId id = mine.back();

@@ -6,14 +6,14 @@
 // exactly once. A randomized test checks all of it against a plain std::map model.
 #include "core/timer_wheel.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <map>
 #include <random>
 #include <set>
 #include <utility>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace boxoffice {
 namespace {
@@ -53,8 +53,7 @@ TEST(TimerWheel, FiresExactlyTheDueTimersWithCookieAndDeadline) {
   EXPECT_EQ(wheel.size(), 4u);
 
   EXPECT_TRUE(advance_and_collect(wheel, kStartMs + 4).empty());
-  EXPECT_EQ(advance_and_collect(wheel, kStartMs + 5),
-            (std::vector<Fired>{{0, 100, kStartMs + 5}}));
+  EXPECT_EQ(advance_and_collect(wheel, kStartMs + 5), (std::vector<Fired>{{0, 100, kStartMs + 5}}));
   EXPECT_EQ(advance_and_collect(wheel, kStartMs + 14),
             (std::vector<Fired>{{1, 101, kStartMs + 10}}));
   EXPECT_EQ(advance_and_collect(wheel, kStartMs + 24),
@@ -197,8 +196,8 @@ TEST(TimerWheelDeathTest, IdBeyondIdCountIsAProgrammerError) {
 
 TEST(TimerWheel, FireCanRearmItsOwnTimerForLater) {
   // A periodic timer: each firing re-arms for deadline + 7. Advancing in uneven steps, some of
-  // several periods, every period up to `now` fires once, in order (timer_wheel.h: a re-armed timer that
-  // is already due fires again in the same call).
+  // several periods, every period up to `now` fires once, in order (timer_wheel.h: a re-armed timer
+  // that is already due fires again in the same call).
   TimerWheel wheel(2, /*tick_ms=*/10, 0);
   wheel.schedule(0, 0, 7);
   std::vector<int64_t> deadlines;
@@ -257,7 +256,8 @@ TEST(TimerWheel, FireCanCancelATimerInALaterRevolution) {
     if (id == 0) wheel.cancel(1);
   });
   EXPECT_FALSE(wheel.armed(1));
-  EXPECT_TRUE(advance_and_collect(wheel, 10 + kRevolutionTicks).empty()) << "a cancelled timer fired";
+  EXPECT_TRUE(advance_and_collect(wheel, 10 + kRevolutionTicks).empty())
+      << "a cancelled timer fired";
 }
 
 TEST(TimerWheel, FireCanArmAnotherTimerWithAPastDeadline) {
@@ -326,10 +326,14 @@ TEST(TimerWheel, MatchesAMapModelUnderRandomOperations) {
     uint64_t next_cookie = 1;
     auto random_deadline = [&](int64_t from) {
       switch (rng() % 4) {
-        case 0: return from - static_cast<int64_t>(rng() % 100);                    // past
-        case 1: return from + static_cast<int64_t>(rng() % (10 * tick_ms));         // soon
-        case 2: return from + static_cast<int64_t>(rng() % (kRevolutionTicks * tick_ms));
-        default: return from + static_cast<int64_t>(rng() % (3 * kRevolutionTicks * tick_ms));
+        case 0:
+          return from - static_cast<int64_t>(rng() % 100);  // past
+        case 1:
+          return from + static_cast<int64_t>(rng() % (10 * tick_ms));  // soon
+        case 2:
+          return from + static_cast<int64_t>(rng() % (kRevolutionTicks * tick_ms));
+        default:
+          return from + static_cast<int64_t>(rng() % (3 * kRevolutionTicks * tick_ms));
       }
     };
     for (int step = 0; step < 20000; ++step) {
@@ -345,29 +349,41 @@ TEST(TimerWheel, MatchesAMapModelUnderRandomOperations) {
         model.erase(id);
       } else {
         switch (rng() % 5) {
-          case 0: break;                                                           // same now
-          case 1: now += static_cast<int64_t>(rng() % tick_ms) + 1; break;
-          case 2: now += static_cast<int64_t>(rng() % (20 * tick_ms)); break;
-          case 3: now += static_cast<int64_t>(rng() % (kRevolutionTicks * tick_ms)); break;
-          default: now += static_cast<int64_t>(rng() % (5 * kRevolutionTicks * tick_ms)); break;
+          case 0:
+            break;  // same now
+          case 1:
+            now += static_cast<int64_t>(rng() % tick_ms) + 1;
+            break;
+          case 2:
+            now += static_cast<int64_t>(rng() % (20 * tick_ms));
+            break;
+          case 3:
+            now += static_cast<int64_t>(rng() % (kRevolutionTicks * tick_ms));
+            break;
+          default:
+            now += static_cast<int64_t>(rng() % (5 * kRevolutionTicks * tick_ms));
+            break;
         }
         uint32_t calls = 0;
-        const uint32_t returned = wheel.advance(now, [&](uint32_t id, uint64_t cookie, int64_t deadline) {
-          ++calls;
-          auto it = model.find(id);
-          ASSERT_NE(it, model.end()) << "fired timer " << id << " that is not armed";
-          ASSERT_EQ(cookie, it->second.cookie) << "fired a replaced timer of id " << id;
-          ASSERT_EQ(deadline, it->second.deadline_ms);
-          ASSERT_LE(deadline, now) << "fired early";
-          model.erase(it);
-          if (rng() % 4 == 0) {
-            // Re-arm this id or another for a deadline that is not yet due.
-            const uint32_t target = rng() % 2 ? id : static_cast<uint32_t>(rng() % kIds);
-            const Armed armed{next_cookie++, now + 1 + static_cast<int64_t>(rng() % (2 * kRevolutionTicks * tick_ms))};
-            wheel.schedule(target, armed.cookie, armed.deadline_ms);
-            model[target] = armed;
-          }
-        });
+        const uint32_t returned =
+            wheel.advance(now, [&](uint32_t id, uint64_t cookie, int64_t deadline) {
+              ++calls;
+              auto it = model.find(id);
+              ASSERT_NE(it, model.end()) << "fired timer " << id << " that is not armed";
+              ASSERT_EQ(cookie, it->second.cookie) << "fired a replaced timer of id " << id;
+              ASSERT_EQ(deadline, it->second.deadline_ms);
+              ASSERT_LE(deadline, now) << "fired early";
+              model.erase(it);
+              if (rng() % 4 == 0) {
+                // Re-arm this id or another for a deadline that is not yet due.
+                const uint32_t target = rng() % 2 ? id : static_cast<uint32_t>(rng() % kIds);
+                const Armed armed{
+                    next_cookie++,
+                    now + 1 + static_cast<int64_t>(rng() % (2 * kRevolutionTicks * tick_ms))};
+                wheel.schedule(target, armed.cookie, armed.deadline_ms);
+                model[target] = armed;
+              }
+            });
         ASSERT_EQ(returned, calls);
         for (const auto& [id, armed] : model) {
           ASSERT_GT(armed.deadline_ms, now) << "timer " << id << " due at " << armed.deadline_ms

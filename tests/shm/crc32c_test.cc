@@ -4,13 +4,13 @@
 // 0..1000 at every alignment (the hardware path works in 8-byte chunks plus a tail).
 #include "shm/crc32c.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace boxoffice {
 namespace {

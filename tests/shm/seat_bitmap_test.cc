@@ -8,6 +8,8 @@
 // guarded only by the seat bits is never raced on (ThreadSanitizer checks the memory orders).
 #include "shm/seat_bitmap.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -15,8 +17,6 @@
 #include <set>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define BOXOFFICE_TSAN 1
@@ -127,8 +127,7 @@ TEST(SeatBitmap, ConflictsAreWrittenOnlyUpToTheBufferSize) {
   for (uint32_t b : {1u, 2u, 3u}) bitmap.put(b);
   const std::vector<uint32_t> seats = {1, 2, 3};
   uint32_t buffer[4] = {999, 999, 999, 999};
-  const AcquireResult result =
-      acquire_seats(bitmap.data(), seats, std::span<uint32_t>(buffer, 2));
+  const AcquireResult result = acquire_seats(bitmap.data(), seats, std::span<uint32_t>(buffer, 2));
   EXPECT_FALSE(result.acquired);
   EXPECT_LE(result.conflict_count, 2u);
   EXPECT_EQ(buffer[0], 1u);
@@ -184,7 +183,8 @@ TEST(SeatBitmapDeathTest, ReleasingASeatNotHeldIsAProgrammerError) {
   EXPECT_DEATH(release_seats(bitmap.data(), seats), "");
 }
 
-// ---- set_bits / clear_bits -----------------------------------------------------------------------
+// ---- set_bits / clear_bits
+// -----------------------------------------------------------------------
 
 TEST(SeatBitmap, SetAndClearBitsTouchOnlyTheNamedBits) {
   Bitmap bitmap(256);
@@ -275,18 +275,19 @@ TEST(SeatBitmap, AcquireAnyBitMatchesAReferenceOnRandomBitmaps) {
   }
 }
 
-// ---- count_bits / copy_free_bits -----------------------------------------------------------------
+// ---- count_bits / copy_free_bits
+// -----------------------------------------------------------------
 
 TEST(SeatBitmap, CountBitsOnUnalignedRanges) {
   Bitmap bitmap(256);
   for (uint32_t b : {0u, 5u, 63u, 64u, 127u, 128u, 255u}) bitmap.put(b);
   EXPECT_EQ(count_bits(bitmap.data(), 0, 256), 7u);
-  EXPECT_EQ(count_bits(bitmap.data(), 1, 63), 1u);    // just 5
-  EXPECT_EQ(count_bits(bitmap.data(), 63, 65), 2u);   // across a boundary
+  EXPECT_EQ(count_bits(bitmap.data(), 1, 63), 1u);   // just 5
+  EXPECT_EQ(count_bits(bitmap.data(), 63, 65), 2u);  // across a boundary
   EXPECT_EQ(count_bits(bitmap.data(), 6, 63), 0u);
-  EXPECT_EQ(count_bits(bitmap.data(), 64, 64), 0u);   // empty range
+  EXPECT_EQ(count_bits(bitmap.data(), 64, 64), 0u);  // empty range
   EXPECT_EQ(count_bits(bitmap.data(), 127, 129), 2u);
-  EXPECT_EQ(count_bits(bitmap.data(), 200, 255), 0u); // end is exclusive
+  EXPECT_EQ(count_bits(bitmap.data(), 200, 255), 0u);  // end is exclusive
 }
 
 TEST(SeatBitmap, CountBitsMatchesAReferenceOnRandomRanges) {
@@ -332,7 +333,8 @@ TEST(SeatBitmap, CopyFreeBitsMatchesAReferenceOnRandomRanges) {
   }
 }
 
-// ---- concurrency -----------------------------------------------------------------------------------
+// ---- concurrency
+// -----------------------------------------------------------------------------------
 
 // Threads lock random overlapping sets of 1-4 seats among 32 seats that straddle a word
 // boundary (48..79), so most sets span two words and conflicts are frequent. While a thread

@@ -2,9 +2,9 @@
 #include "shm/seat_table.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/core/engine_fixture.h"
 
@@ -60,6 +60,39 @@ TEST(SeatTable, RefusesSecondProcessOrHandle) {
   auto second = open_table(path.path(), &error);
   EXPECT_EQ(second, nullptr);
   EXPECT_NE(error.find("in use"), std::string::npos) << error;
+}
+
+TEST(SeatTable, ConcurrentCreatorsPublishExactlyOneFile) {
+  TempTablePath path;
+  constexpr int kProcesses = 6;
+  std::vector<pid_t> children;
+  for (int i = 0; i < kProcesses; ++i) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      std::string error;
+      auto table = open_table(path.path(), &error);
+      if (table && table->created()) {
+        ::usleep(50'000);  // keep it locked while the others try
+        ::_exit(10);
+      }
+      if (table) ::_exit(11);                                        // attached after
+      ::_exit(error.find("in use") != std::string::npos ? 12 : 13);  // attached while locked
+    }
+    children.push_back(child);
+  }
+  int created = 0, unexpected = 0;
+  for (pid_t child : children) {
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    created += code == 10;
+    unexpected += code != 10 && code != 11 && code != 12;
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(unexpected, 0);
+  std::string error;
+  EXPECT_NE(open_table(path.path(), &error), nullptr) << error;
 }
 
 TEST(SeatTable, RefusesBadMagic) {
