@@ -529,9 +529,14 @@ bool Engine::acquire_or_expire(WorkerContext& worker, const EventRuntime& event,
 bool Engine::expire_overdue_owners(WorkerContext& worker, const EventRuntime& event,
                                    const SeatList& taken, int64_t now_ms) {
   bool expired = false;
+  const int64_t now_rel_s = rel_ms(now_ms) / 1000;
   for (uint32_t i = 0; i < taken.count; ++i) {
-    // The owner is a hint (it may change under us); try_expire checks the hold itself.
-    const uint32_t owner = event.tickets[taken.seats[i]].owner.load(std::memory_order_relaxed);
+    // Owner and deadline are hints read from the seat's own line (they may change under us):
+    // only a hold that may be overdue costs a look at its control word, and try_expire checks
+    // the hold itself.
+    const shm::TicketSlot& slot = event.tickets[taken.seats[i]];
+    if (now_rel_s < slot.owner_deadline_s.load(std::memory_order_relaxed)) continue;
+    const uint32_t owner = slot.owner.load(std::memory_order_relaxed);
     if (owner == 0 || owner - 1 >= table_->geometry().holds_max) continue;
     const HoldControl control =
         HoldControl::decode(table_->hold(owner - 1).control.load(std::memory_order_acquire));
@@ -561,6 +566,7 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
   const uint32_t version = (previous.version + 1) & kHoldVersionMask;
   const uint64_t secret = worker.random().next();
   const int64_t expires_at_ms = now_ms + ttl_ms;
+  const auto deadline_s = static_cast<uint32_t>((rel_ms(expires_at_ms) + 999) / 1000);
 
   slot.secret.store(secret, std::memory_order_relaxed);
   slot.event_index.store(event.index, std::memory_order_relaxed);
@@ -569,6 +575,7 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
   for (uint32_t i = 0; i < seats.count; ++i) {
     slot.seats[i].store(seats.seats[i], std::memory_order_relaxed);
     event.tickets[seats.seats[i]].owner.store(hold_index + 1, std::memory_order_relaxed);
+    event.tickets[seats.seats[i]].owner_deadline_s.store(deadline_s, std::memory_order_relaxed);
   }
   // Counted before it is published, so a confirm on another worker never drives the sum of
   // held seats below zero.

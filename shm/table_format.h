@@ -169,7 +169,10 @@ struct alignas(64) TicketSlot {
   std::atomic<int64_t> voided_at_ms;
   std::atomic<uint64_t> idempotency_hash;  // 0 when the sale had no key
   std::atomic<uint64_t> buyer[kBuyerRefBytesMax / 8];
-  std::atomic<uint32_t> owner;  // hold index + 1 while held, 0 otherwise
+  std::atomic<uint32_t> owner;             // hold index + 1 while held, 0 otherwise
+  std::atomic<uint32_t> owner_deadline_s;  // hint: the holder's first deadline, in seconds
+                                           // since the epoch rounded up (extending only
+                                           // moves the real one later)
 };
 
 // The record of a multi-seat sale between "tickets written" and "sold bits set", so a crash in
