@@ -29,12 +29,12 @@ enum class IoBackend { kAuto, kUring, kEpoll };
 // Every limit a reactor enforces, fixed when it starts.
 struct ReactorOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 7700;                        // 0: pick a free port (see Reactor::port())
-  uint32_t connections_max = 10'000;           // per reactor; further accepts are closed at once
-  uint32_t input_bytes_max = 1u << 20;         // unconsumed input per connection (a frame)
-  uint32_t output_bytes_max = 4u << 20;        // unsent output per connection, then it is closed
-  int64_t idle_timeout_ms = 60'000;            // no bytes in either direction: closed
-  int cpu = -1;                                // pin the thread to this CPU; -1: no pinning
+  uint16_t port = 7700;                  // 0: pick a free port (see Reactor::port())
+  uint32_t connections_max = 10'000;     // per reactor; further accepts are closed at once
+  uint32_t input_bytes_max = 1u << 20;   // unconsumed input per connection (a frame)
+  uint32_t output_bytes_max = 4u << 20;  // unsent output per connection, then it is closed
+  int64_t idle_timeout_ms = 60'000;      // no bytes in either direction: closed
+  int cpu = -1;                          // pin the thread to this CPU; -1: no pinning
 };
 
 using ConnectionId = uint64_t;  // unique for the reactor's life (slot index | generation)
@@ -69,7 +69,7 @@ class Reactor {
   // Runs the loop until request_stop(); then stops accepting, flushes and closes connections.
   virtual void run() = 0;
   virtual void request_stop() = 0;
-  virtual uint16_t port() const = 0;  // the bound port, after start()
+  virtual uint16_t port() const = 0;             // the bound port, after start()
   virtual const char* backend_name() const = 0;  // "io_uring" or "epoll"
 };
 
