@@ -1,0 +1,88 @@
+// Dispatcher: runs decoded MessagePack-RPC requests (net/rpc_request.h) against the engine and
+// packs their responses (net/PROTOCOL.md). One per worker thread; it owns no sockets, so every
+// method and error can be tested without a network.
+//
+// Thread safety: one Dispatcher per worker thread, used only by it (it holds the worker's
+// WorkerContext and a scratch buffer). The Engine is shared and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <msgpack.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/engine.h"
+#include "net/rpc_request.h"
+
+namespace boxoffice::net {
+
+enum class ClientRole : uint8_t { kNone, kSell, kAdmin };
+
+struct ApiKey {
+  std::string key;
+  ClientRole role = ClientRole::kSell;
+};
+
+struct DispatchOptions {
+  // Empty: no authentication, every connection may do everything.
+  std::vector<ApiKey> api_keys;
+};
+
+// Per-connection protocol state.
+struct Session {
+  ClientRole role = ClientRole::kNone;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(Engine* engine, WorkerContext* worker, DispatchOptions options);
+
+  // Runs `request` (already framed: its `error`, if any, becomes a BAD_REQUEST response) and
+  // appends the packed response to `out`.
+  void handle(const Request& request, Session* session, int64_t now_ms, msgpack::sbuffer* out);
+
+  // Packs a BAD_REQUEST response for a frame that could not be read as a request.
+  static void pack_bad_frame(uint32_t msgid, const char* why, msgpack::sbuffer* out);
+
+  // Constant-time lookup of an API key (every configured key is compared in full).
+  ClientRole role_of(std::string_view key) const;
+
+ private:
+  using Packer = msgpack::packer<msgpack::sbuffer>;
+  struct Reply;
+
+  void run(const Request& r, Session* session, int64_t now_ms, Reply* reply);
+  bool resolve_event(const Request& r, uint32_t* event_index, Reply* reply);
+  bool resolve_seats(const Request& r, uint32_t event_index, SeatList* seats, Reply* reply);
+  bool resolve_seat(const SeatRef& ref, uint32_t event_index, uint32_t* seat, Reply* reply);
+
+  void pack_seat(Packer& pk, uint32_t event_index, uint32_t seat);
+  void pack_hold(Packer& pk, const HoldOutcome& hold);
+  void pack_sale(Packer& pk, const SaleOutcome& sale);
+
+  void do_ping(int64_t now_ms, Reply* reply);
+  void do_auth(const Request& r, Session* session, Reply* reply);
+  void do_event_create(const Request& r, int64_t now_ms, Reply* reply);
+  void do_event_get(const Request& r, Reply* reply);
+  void do_event_list(Reply* reply);
+  void do_event_stats(const Request& r, Reply* reply);
+  void do_hold(const Request& r, int64_t now_ms, Reply* reply);
+  void do_hold_best(const Request& r, int64_t now_ms, Reply* reply);
+  void do_hold_extend(const Request& r, int64_t now_ms, Reply* reply);
+  void do_hold_release(const Request& r, int64_t now_ms, Reply* reply);
+  void do_hold_confirm(const Request& r, int64_t now_ms, Reply* reply);
+  void do_buy(const Request& r, int64_t now_ms, Reply* reply);
+  void do_ticket_get(const Request& r, Reply* reply);
+  void do_ticket_void(const Request& r, int64_t now_ms, Reply* reply);
+  void do_seat_get(const Request& r, Reply* reply);
+  void do_availability(const Request& r, Reply* reply);
+
+  Engine* engine_;
+  WorkerContext* worker_;
+  DispatchOptions options_;
+  std::vector<uint8_t> bitmap_scratch_;
+};
+
+}  // namespace boxoffice::net
