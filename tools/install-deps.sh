@@ -10,7 +10,7 @@ packages=(
   nlohmann-json3-dev libmsgpack-cxx-dev liburing-dev libevent-dev libjemalloc-dev
   libmariadb-dev libhiredis-dev libcli11-dev libtomlplusplus-dev
   # tests and benchmarks
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev python3-msgpack
 )
 
 missing=()

@@ -1,0 +1,50 @@
+// RpcHandler: the msgpack-rpc side of a worker: a ConnectionHandler (net/reactor.h) that frames
+// the bytes of each connection into requests (net/rpc_request.h), runs them through the
+// worker's Dispatcher and queues the responses, and expires holds once per loop turn.
+//
+// A connection whose bytes cannot be framed, or whose unsent responses exceed the output
+// limit (a client that does not read), is closed. Requests are answered in arrival order.
+//
+// Thread safety: one RpcHandler per worker thread, called only by that worker's reactor.
+#pragma once
+
+#include <cstdint>
+#include <msgpack.hpp>
+#include <vector>
+
+#include "net/dispatcher.h"
+#include "net/reactor.h"
+#include "net/rpc_request.h"
+
+namespace boxoffice::net {
+
+class RpcHandler : public ConnectionHandler {
+ public:
+  // `connections_max` bounds the session table (ReactorOptions::connections_max).
+  RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options, FrameLimits limits,
+             uint32_t connections_max);
+
+  void on_open(ConnectionId id) override;
+  size_t on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
+                 bool* close) override;
+  void on_close(ConnectionId id) override;
+  void on_loop_turn(int64_t now_ms) override;
+
+  uint64_t requests_handled() const { return requests_; }
+
+ private:
+  Session& session(ConnectionId id);
+
+  Engine* engine_;
+  WorkerContext* worker_;
+  Dispatcher dispatcher_;
+  FrameLimits limits_;
+  std::vector<Session> sessions_;  // by connection slot (low 32 bits of the id)
+  msgpack::sbuffer scratch_;       // one response at a time; keeps its capacity
+  uint64_t requests_ = 0;
+};
+
+// Wall-clock milliseconds (CLOCK_REALTIME_COARSE: a few ms of resolution, no system call).
+int64_t wall_clock_ms();
+
+}  // namespace boxoffice::net
