@@ -11,6 +11,8 @@ packages=(
   libmariadb-dev libhiredis-dev libcli11-dev libtomlplusplus-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev python3-msgpack
+  # peers the benchmarks compare against
+  redis-server redis-tools
 )
 
 missing=()
