@@ -53,6 +53,9 @@ struct Dispatcher::Reply {
 
 namespace {
 
+// What a BUSY answer tells the client to wait before retrying.
+constexpr uint32_t kRetryAfterMs = 10;
+
 template <typename Packer>
 void key(Packer& pk, std::string_view name) {
   pk.pack(name);
@@ -98,6 +101,14 @@ ClientRole Dispatcher::role_of(std::string_view candidate) const {
 void Dispatcher::pack_bad_frame(uint32_t msgid, const char* why, msgpack::sbuffer* out) {
   Reply reply(msgid, out);
   reply.fail(Status(ErrorCode::kBadRequest, why));
+}
+
+void Dispatcher::pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out) {
+  Reply reply(msgid, out);
+  Packer& pk = reply.error(Status(ErrorCode::kBusy, why), 1);
+  key(pk, "retry_after_ms");
+  pk.pack(kRetryAfterMs);
+  reply.end_error();
 }
 
 void Dispatcher::handle(const Request& request, Session* session, int64_t now_ms,
@@ -269,9 +280,6 @@ void Dispatcher::pack_sale(Packer& pk, const SaleOutcome& sale) {
   key(pk, "replayed");
   pk.pack(sale.replayed);
 }
-
-// What a BUSY answer tells the client to wait before retrying.
-static constexpr uint32_t kRetryAfterMs = 10;
 
 // ---------------------------------------------------------------------------------------------
 // Methods

@@ -46,6 +46,9 @@ class Dispatcher {
   // Packs a BAD_REQUEST response for a frame that could not be read as a request.
   static void pack_bad_frame(uint32_t msgid, const char* why, msgpack::sbuffer* out);
 
+  // Packs a BUSY response with retry_after_ms (overload: the request was not run).
+  static void pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out);
+
   // Constant-time lookup of an API key (every configured key is compared in full).
   ClientRole role_of(std::string_view key) const;
 

@@ -13,11 +13,12 @@ int64_t wall_clock_ms() {
 }
 
 RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
-                       FrameLimits limits, uint32_t connections_max)
+                       FrameLimits limits, uint32_t connections_max, uint32_t requests_per_read_max)
     : engine_(engine),
       worker_(worker),
       dispatcher_(engine, worker, std::move(options)),
       limits_(limits),
+      requests_per_read_max_(requests_per_read_max),
       sessions_(connections_max) {}
 
 Session& RpcHandler::session(ConnectionId id) {
@@ -35,6 +36,7 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
   const int64_t now_ms = wall_clock_ms();
   Session& s = session(id);
   size_t consumed = 0;
+  uint32_t run = 0;
   while (consumed < input.size()) {
     Request request;
     size_t frame_bytes = 0;
@@ -46,8 +48,14 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
       break;
     }
     scratch_.clear();
-    dispatcher_.handle(request, &s, now_ms, &scratch_);
-    ++requests_;
+    if (run < requests_per_read_max_) {
+      dispatcher_.handle(request, &s, now_ms, &scratch_);
+      ++run;
+      ++requests_;
+    } else {
+      Dispatcher::pack_busy(request.msgid, "too many requests in one read; retry", &scratch_);
+      ++busy_;
+    }
     consumed += frame_bytes;
     if (!output.append({reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()})) {
       *close = true;  // the client does not read its responses

@@ -20,9 +20,12 @@ namespace boxoffice::net {
 
 class RpcHandler : public ConnectionHandler {
  public:
-  // `connections_max` bounds the session table (ReactorOptions::connections_max).
+  // `connections_max` bounds the session table (ReactorOptions::connections_max);
+  // `requests_per_read_max` bounds the requests run for one connection per read: the rest of
+  // that batch is answered BUSY with retry_after_ms at once, so one client pipelining
+  // thousands of requests cannot starve the worker's other connections.
   RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options, FrameLimits limits,
-             uint32_t connections_max);
+             uint32_t connections_max, uint32_t requests_per_read_max);
 
   void on_open(ConnectionId id) override;
   size_t on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
@@ -31,6 +34,7 @@ class RpcHandler : public ConnectionHandler {
   void on_loop_turn(int64_t now_ms) override;
 
   uint64_t requests_handled() const { return requests_; }
+  uint64_t requests_refused_busy() const { return busy_; }
 
  private:
   Session& session(ConnectionId id);
@@ -39,9 +43,11 @@ class RpcHandler : public ConnectionHandler {
   WorkerContext* worker_;
   Dispatcher dispatcher_;
   FrameLimits limits_;
+  uint32_t requests_per_read_max_;
   std::vector<Session> sessions_;  // by connection slot (low 32 bits of the id)
   msgpack::sbuffer scratch_;       // one response at a time; keeps its capacity
   uint64_t requests_ = 0;
+  uint64_t busy_ = 0;
 };
 
 // Wall-clock milliseconds (CLOCK_REALTIME_COARSE: a few ms of resolution, no system call).

@@ -60,6 +60,7 @@ struct Config {
   uint32_t connections_max = 10'000;  // per worker
   uint32_t frame_bytes_max = 1u << 20;
   uint32_t output_bytes_max = 4u << 20;
+  uint32_t requests_per_read_max = 1024;
   uint32_t seats_per_request_max = shm::kSeatsPerHoldMax;
   int64_t idle_timeout_ms = 60'000;
   int64_t hold_ttl_default_ms = 10 * 60 * 1000;
@@ -174,7 +175,8 @@ int run(const Config& config) {
   std::vector<std::unique_ptr<net::Reactor>> reactors;
   for (unsigned i = 0; i < config.workers; ++i) {
     handlers.push_back(std::make_unique<net::RpcHandler>(engine.get(), contexts[i].get(), dispatch,
-                                                         frame_limits, config.connections_max));
+                                                         frame_limits, config.connections_max,
+                                                         config.requests_per_read_max));
     net::ReactorOptions options = reactor_options;
     options.cpu = config.pin ? static_cast<int>(i % std::thread::hardware_concurrency()) : -1;
     std::string why_fallback;
@@ -250,6 +252,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-output-bytes", config.output_bytes_max,
                  "unsent responses per connection before it is closed")
       ->check(CLI::Range(64u << 10, 1u << 30))
+      ->capture_default_str();
+  app.add_option("--max-inflight", config.requests_per_read_max,
+                 "requests run per connection per read; the rest get BUSY")
+      ->check(CLI::Range(1u, 1'000'000u))
       ->capture_default_str();
   app.add_option("--max-seats-per-request", config.seats_per_request_max,
                  "seats in one hold or buy")

@@ -287,6 +287,36 @@ class AuthTest(unittest.TestCase):
             os.unlink(f.name)
 
 
+class OverloadTest(unittest.TestCase):
+    def test_a_flood_in_one_write_is_answered_busy_beyond_the_limit(self):
+        server = Server(["--max-inflight", "50"])
+        try:
+            c = Client(server.port)
+            batch, ids = b"", set()
+            for _ in range(3000):
+                msgid, data = c.request_bytes("ping", {})
+                ids.add(msgid)
+                batch += data
+            c.send_raw(batch)
+            ok = busy = 0
+            for _ in range(3000):
+                response = c.read_message()
+                ids.discard(response[1])
+                if response[2] is None:
+                    ok += 1
+                else:
+                    self.assertEqual(response[2]["name"], "BUSY")
+                    self.assertGreater(response[2]["retry_after_ms"], 0)
+                    busy += 1
+            self.assertEqual(ids, set())  # every request answered exactly once
+            self.assertGreater(busy, 0)
+            self.assertGreaterEqual(ok, 50)
+            self.assertTrue(c.ok("ping")["pong"])  # and the connection goes on
+            c.close()
+        finally:
+            server.stop()
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_drains_and_a_restart_keeps_every_sale(self):
         server = Server()
