@@ -224,6 +224,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "boxofficed: the boxoffice ticket-booking server (msgpack-rpc, see net/PROTOCOL.md)"};
   app.set_config("--config", "", "TOML file setting any of these options (flags win)");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a typo in the file is an error
   app.add_option("--listen", config.listen, "msgpack-rpc listener HOST:PORT")
       ->capture_default_str();
   app.add_option("--data-dir", config.data_dir, "directory for runtime files")

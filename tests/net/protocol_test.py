@@ -287,6 +287,28 @@ class AuthTest(unittest.TestCase):
             os.unlink(f.name)
 
 
+class ConfigTest(unittest.TestCase):
+    def test_toml_file_sets_options_flags_win_and_typos_are_refused(self):
+        port = free_port()
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write(f'listen = "127.0.0.1:{port}"\nworkers = 1\nmax-inflight = 7\n')
+        server = Server(["--config", f.name], port=port)  # Server passes --workers 2
+        try:
+            c = Client(server.port)  # listening where the file said
+            self.assertTrue(c.ok("ping")["pong"])
+            c.close()
+        finally:
+            log = server.stop()
+        self.assertIn("with 2 ", log)  # the flag won over the file's workers = 1
+        with open(f.name, "a") as typo:
+            typo.write("workerz = 3\n")
+        refused = subprocess.run([BOXOFFICED, "--config", f.name], capture_output=True, text=True,
+                                 timeout=TIMEOUT_S)
+        os.unlink(f.name)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("workerz", refused.stderr)
+
+
 class OverloadTest(unittest.TestCase):
     def test_a_flood_in_one_write_is_answered_busy_beyond_the_limit(self):
         server = Server(["--max-inflight", "50"])
