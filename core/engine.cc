@@ -588,6 +588,7 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
           .encode(),
       std::memory_order_release);
   worker.wheel().schedule(hold_index, version, expires_at_ms);
+  if (observer_ != nullptr) observer_->seats_changed(event.index, seats.span(), SeatState::kHeld);
 
   outcome.token = HoldToken::make(hold_index, version, deadline_mark(expires_at_ms), secret);
   outcome.event_index = event.index;
@@ -692,6 +693,7 @@ void Engine::end_hold(WorkerContext& worker, uint32_t hold_index, HoldControl co
     event->tickets[seats.seats[i]].owner.store(0, std::memory_order_relaxed);
   }
   shm::release_seats(event->taken, seats.span());
+  if (observer_ != nullptr) observer_->seats_changed(event->index, seats.span(), SeatState::kFree);
   shm::WorkerCounters& counters = counters_of(*event, worker);
   bump(counters.seats_held, -static_cast<int64_t>(seats.count));
   bump(end == HoldEnd::kExpired ? counters.holds_expired : counters.holds_released, 1);
@@ -1009,6 +1011,7 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
     table_->hold(hold->index).control.store(confirmed.encode(), std::memory_order_release);
   }
   intent.state.store(static_cast<uint32_t>(shm::IntentState::kIdle), std::memory_order_release);
+  if (observer_ != nullptr) observer_->seats_changed(event.index, seats.span(), SeatState::kSold);
   if (hold != nullptr) table_->free_hold(hold->index);
   outcome->event_index = event.index;
   outcome->seats = seats;
@@ -1128,6 +1131,7 @@ VoidOutcome Engine::void_ticket(WorkerContext& worker, TicketId id, int64_t now_
   const uint32_t seats[1] = {seat};
   shm::clear_bits(event->sold, seats);
   shm::release_seats(event->taken, seats);
+  if (observer_ != nullptr) observer_->seats_changed(event->index, seats, SeatState::kFree);
   shm::WorkerCounters& counters = counters_of(*event, worker);
   bump(counters.seats_sold, -1);
   bump(counters.revenue_cents, -record.price_cents);

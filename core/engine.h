@@ -134,6 +134,15 @@ struct RecoveryReport {
   std::string to_string() const;
 };
 
+// Told of every seat state change, on the thread that made it, right after the change (for
+// seat.changed notifications). Must not call back into the engine; must be thread-safe.
+class SeatObserver {
+ public:
+  virtual ~SeatObserver() = default;
+  virtual void seats_changed(uint32_t event_index, std::span<const uint32_t> seats,
+                             SeatState state) = 0;
+};
+
 class Engine {
  public:
   // Binds to `table` (which must outlive the engine) and rebuilds the in-process event index
@@ -148,6 +157,8 @@ class Engine {
   RecoveryReport recover(WorkerContext& worker, int64_t now_ms);
 
   const EngineOptions& options() const { return options_; }
+  // Set once, before any booking call (not synchronized with them).
+  void set_observer(SeatObserver* observer) { observer_ = observer; }
   shm::SeatTable& table() { return *table_; }
 
   // Events. `document` is {"id": "...", "name"?: "...", "state"?: "open"|"paused"|"closed",
@@ -253,6 +264,7 @@ class Engine {
   uint32_t id_index_size_ = 0;
   std::atomic<uint32_t> event_count_{0};
   std::mutex create_mutex_;
+  SeatObserver* observer_ = nullptr;
 };
 
 std::string_view event_state_name(shm::EventState state);

@@ -103,6 +103,47 @@ void Dispatcher::pack_bad_frame(uint32_t msgid, const char* why, msgpack::sbuffe
   reply.fail(Status(ErrorCode::kBadRequest, why));
 }
 
+void Dispatcher::pack_error(uint32_t msgid, const Status& status, msgpack::sbuffer* out) {
+  Reply reply(msgid, out);
+  reply.fail(status);
+}
+
+void Dispatcher::pack_subscribed(uint32_t msgid, msgpack::sbuffer* out) {
+  Reply reply(msgid, out);
+  Packer& pk = reply.ok();
+  pk.pack_map(1);
+  key(pk, "subscribed");
+  pk.pack(true);
+}
+
+void Dispatcher::pack_seat_changed(uint32_t event_index, std::span<const uint32_t> seats,
+                                   SeatState state, msgpack::sbuffer* out) {
+  Packer pk(*out);
+  pk.pack_array(3);
+  pk.pack(2);
+  pk.pack(std::string_view("seat.changed"));
+  pk.pack_map(3);
+  key(pk, "event");
+  pk.pack(engine_->event_id(event_index));
+  key(pk, "seats");
+  pk.pack_array(static_cast<uint32_t>(seats.size()));
+  for (uint32_t seat : seats) pk.pack(seat);
+  key(pk, "state");
+  pk.pack(std::string_view(state_name(state)));
+}
+
+void Dispatcher::pack_seats_lost(uint32_t event_index, uint64_t lost, msgpack::sbuffer* out) {
+  Packer pk(*out);
+  pk.pack_array(3);
+  pk.pack(2);
+  pk.pack(std::string_view("seat.changed"));
+  pk.pack_map(2);
+  key(pk, "event");
+  pk.pack(engine_->event_id(event_index));
+  key(pk, "lost");
+  pk.pack(lost);
+}
+
 void Dispatcher::pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out) {
   Reply reply(msgid, out);
   Packer& pk = reply.error(Status(ErrorCode::kBusy, why), 1);
@@ -164,8 +205,8 @@ void Dispatcher::run(const Request& r, Session* session, int64_t now_ms, Reply* 
       return do_seat_get(r, reply);
     case Method::kAvailability:
       return do_availability(r, reply);
-    case Method::kSubscribe:
-      return reply->fail(Status(ErrorCode::kBadRequest, "subscribe is not available yet"));
+    case Method::kSubscribe:  // needs the connection: RpcHandler answers it
+      return reply->fail(Status(ErrorCode::kInternal, "subscribe reached the dispatcher"));
     case Method::kUnknown:
       break;
   }

@@ -46,8 +46,19 @@ class Dispatcher {
   // Packs a BAD_REQUEST response for a frame that could not be read as a request.
   static void pack_bad_frame(uint32_t msgid, const char* why, msgpack::sbuffer* out);
 
+  // Packs an error response / the result of a successful subscribe (handled by RpcHandler,
+  // which owns the connections).
+  static void pack_error(uint32_t msgid, const Status& status, msgpack::sbuffer* out);
+  static void pack_subscribed(uint32_t msgid, msgpack::sbuffer* out);
+  // Packs [2, "seat.changed", {event, seats, state}] or, for lost changes, {event, lost}.
+  void pack_seat_changed(uint32_t event_index, std::span<const uint32_t> seats, SeatState state,
+                         msgpack::sbuffer* out);
+  void pack_seats_lost(uint32_t event_index, uint64_t lost, msgpack::sbuffer* out);
+
   // Packs a BUSY response with retry_after_ms (overload: the request was not run).
   static void pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out);
+
+  bool requires_auth() const { return !options_.api_keys.empty(); }
 
   // Constant-time lookup of an API key (every configured key is compared in full).
   ClientRole role_of(std::string_view key) const;

@@ -54,6 +54,8 @@ class ConnectionHandler {
   virtual void on_open(ConnectionId id) = 0;
   // `input` is every byte received and not yet consumed (leftover + new). Returns how many
   // bytes were consumed (whole frames); sets *close to close the connection after flushing.
+  // `output` belongs to the connection and stays valid until its on_close: the handler may
+  // keep it and append later (e.g. notifications from on_loop_turn, flushed the same turn).
   virtual size_t on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
                          bool* close) = 0;
   virtual void on_close(ConnectionId id) = 0;

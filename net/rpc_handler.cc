@@ -13,13 +13,19 @@ int64_t wall_clock_ms() {
 }
 
 RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
-                       FrameLimits limits, uint32_t connections_max, uint32_t requests_per_read_max)
+                       FrameLimits limits, uint32_t connections_max, uint32_t requests_per_read_max,
+                       SeatFeed* feed)
     : engine_(engine),
       worker_(worker),
       dispatcher_(engine, worker, std::move(options)),
       limits_(limits),
       requests_per_read_max_(requests_per_read_max),
-      sessions_(connections_max) {}
+      sessions_(connections_max),
+      feed_(feed),
+      cursors_(engine->table().geometry().events_max, kNotWatched) {
+  subscriptions_.reserve(size_t{connections_max} * kSubscriptionsPerConnectionMax);
+  watched_.reserve(cursors_.size());
+}
 
 Session& RpcHandler::session(ConnectionId id) {
   const auto slot = static_cast<uint32_t>(id);
@@ -29,7 +35,76 @@ Session& RpcHandler::session(ConnectionId id) {
 
 void RpcHandler::on_open(ConnectionId id) { session(id) = Session{}; }
 
-void RpcHandler::on_close(ConnectionId id) { session(id) = Session{}; }
+void RpcHandler::on_close(ConnectionId id) {
+  session(id) = Session{};
+  std::erase_if(subscriptions_, [id](const Subscription& s) { return s.connection == id; });
+}
+
+void RpcHandler::subscribe(const Request& request, ConnectionId id, Output* output) {
+  uint32_t event_index = 0;
+  Status status;
+  uint32_t mine = 0;
+  for (const Subscription& s : subscriptions_) mine += s.connection == id;
+  if (dispatcher_.requires_auth() && session(id).role == ClientRole::kNone) {
+    status = Status(ErrorCode::kUnauthorized, "authenticate first (auth)");
+  } else if (feed_ == nullptr) {
+    status = Status(ErrorCode::kBadRequest, "subscriptions are off on this server");
+  } else if (request.event.empty()) {
+    status = Status(ErrorCode::kBadRequest, "missing \"event\"");
+  } else if (!engine_->find_event(request.event, &event_index)) {
+    status = Status(ErrorCode::kNotFound, "no such event");
+  } else if (mine >= kSubscriptionsPerConnectionMax) {
+    status = Status(ErrorCode::kLimitExceeded, "too many subscriptions on one connection");
+  }
+  if (!status.is_ok()) {
+    Dispatcher::pack_error(request.msgid, status, &scratch_);
+    return;
+  }
+  bool already = false;
+  for (const Subscription& s : subscriptions_) {
+    already = already || (s.connection == id && s.event_index == event_index);
+  }
+  if (!already) {
+    subscriptions_.push_back({id, output, event_index});
+    if (cursors_[event_index] == kNotWatched) {
+      cursors_[event_index] = feed_->watch(event_index);
+      watched_.push_back(event_index);
+    }
+  }
+  Dispatcher::pack_subscribed(request.msgid, &scratch_);
+}
+
+// Sends this worker's subscribers the changes recorded since the last turn, one notification
+// per change, packed once and appended to every subscribed connection. A connection whose
+// output is full misses notifications (best effort); it is never closed for it.
+void RpcHandler::publish_changes() {
+  for (uint32_t event_index : watched_) {
+    bool any = false;
+    for (const Subscription& s : subscriptions_) any = any || s.event_index == event_index;
+    const uint64_t lost =
+        feed_->read(event_index, &cursors_[event_index], [&](const SeatFeed::Change& change) {
+          if (!any) return;
+          scratch_.clear();
+          dispatcher_.pack_seat_changed(event_index, {change.seats, change.count}, change.state,
+                                        &scratch_);
+          for (const Subscription& s : subscriptions_) {
+            if (s.event_index != event_index) continue;
+            (void)s.output->append(
+                {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()});
+          }
+        });
+    if (lost > 0 && any) {
+      scratch_.clear();
+      dispatcher_.pack_seats_lost(event_index, lost, &scratch_);
+      for (const Subscription& s : subscriptions_) {
+        if (s.event_index == event_index) {
+          (void)s.output->append(
+              {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()});
+        }
+      }
+    }
+  }
+}
 
 size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
                            bool* close) {
@@ -48,7 +123,12 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
       break;
     }
     scratch_.clear();
-    if (run < requests_per_read_max_) {
+    if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
+        request.error == nullptr) {
+      ++run;
+      ++requests_;
+      subscribe(request, id, &output);
+    } else if (run < requests_per_read_max_) {
       dispatcher_.handle(request, &s, now_ms, &scratch_);
       ++run;
       ++requests_;
@@ -65,6 +145,9 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
   return consumed;
 }
 
-void RpcHandler::on_loop_turn(int64_t now_ms) { engine_->expire_due(*worker_, now_ms); }
+void RpcHandler::on_loop_turn(int64_t now_ms) {
+  engine_->expire_due(*worker_, now_ms);
+  if (feed_ != nullptr) publish_changes();
+}
 
 }  // namespace boxoffice::net

@@ -15,6 +15,7 @@
 #include "net/dispatcher.h"
 #include "net/reactor.h"
 #include "net/rpc_request.h"
+#include "net/seat_feed.h"
 
 namespace boxoffice::net {
 
@@ -24,8 +25,11 @@ class RpcHandler : public ConnectionHandler {
   // `requests_per_read_max` bounds the requests run for one connection per read: the rest of
   // that batch is answered BUSY with retry_after_ms at once, so one client pipelining
   // thousands of requests cannot starve the worker's other connections.
+  // `feed` (shared by all workers, may be null: no subscribe) carries seat changes.
   RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options, FrameLimits limits,
-             uint32_t connections_max, uint32_t requests_per_read_max);
+             uint32_t connections_max, uint32_t requests_per_read_max, SeatFeed* feed);
+
+  static constexpr uint32_t kSubscriptionsPerConnectionMax = 16;
 
   void on_open(ConnectionId id) override;
   size_t on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
@@ -38,6 +42,14 @@ class RpcHandler : public ConnectionHandler {
 
  private:
   Session& session(ConnectionId id);
+  void subscribe(const Request& request, ConnectionId id, Output* output);
+  void publish_changes();
+
+  struct Subscription {
+    ConnectionId connection;
+    Output* output;
+    uint32_t event_index;
+  };
 
   Engine* engine_;
   WorkerContext* worker_;
@@ -46,6 +58,11 @@ class RpcHandler : public ConnectionHandler {
   uint32_t requests_per_read_max_;
   std::vector<Session> sessions_;  // by connection slot (low 32 bits of the id)
   msgpack::sbuffer scratch_;       // one response at a time; keeps its capacity
+  SeatFeed* feed_;
+  std::vector<Subscription> subscriptions_;  // capacity fixed at construction
+  std::vector<uint64_t> cursors_;            // per event: next change to read, or kNotWatched
+  std::vector<uint32_t> watched_;            // events with a cursor
+  static constexpr uint64_t kNotWatched = UINT64_MAX;
   uint64_t requests_ = 0;
   uint64_t busy_ = 0;
 };

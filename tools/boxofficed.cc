@@ -19,6 +19,7 @@
 #include "net/api_keys.h"
 #include "net/reactor.h"
 #include "net/rpc_handler.h"
+#include "net/seat_feed.h"
 
 namespace {
 
@@ -171,12 +172,15 @@ int run(const Config& config) {
   reactor_options.output_bytes_max = config.output_bytes_max;
   reactor_options.idle_timeout_ms = config.idle_timeout_ms;
 
+  // Seat changes of subscribed events, from every worker to every worker.
+  net::SeatFeed feed(geometry.events_max);
+  engine->set_observer(&feed);
   std::vector<std::unique_ptr<net::RpcHandler>> handlers;
   std::vector<std::unique_ptr<net::Reactor>> reactors;
   for (unsigned i = 0; i < config.workers; ++i) {
     handlers.push_back(std::make_unique<net::RpcHandler>(engine.get(), contexts[i].get(), dispatch,
                                                          frame_limits, config.connections_max,
-                                                         config.requests_per_read_max));
+                                                         config.requests_per_read_max, &feed));
     net::ReactorOptions options = reactor_options;
     options.cpu = config.pin ? static_cast<int>(i % std::thread::hardware_concurrency()) : -1;
     std::string why_fallback;

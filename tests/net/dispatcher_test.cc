@@ -193,7 +193,6 @@ TEST_F(DispatcherTest, RequestLimitsAndBadParams) {
   fails("hold", {{"event", "Event1"}, {"seats", {1}}, {"ttl_ms", int64_t{1} << 40}},
         "LIMIT_EXCEEDED");
   fails("hold", {{"event", 7}, {"seats", {1}}}, "BAD_REQUEST");
-  fails("subscribe", {{"event", "Event1"}}, "BAD_REQUEST");
   fails("buy", {{"event", "Event1"}, {"seats", {1}}, {"idempotency_key", std::string(65, 'k')}},
         "BAD_REQUEST");
 }

@@ -164,6 +164,29 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual(c.ok("seat.get", {"event": "Cinema", "seat": index})["state"], "free")
         self.assertEqual(c.call("hold.confirm", {"hold": hold["hold"]})[0]["name"], "HOLD_EXPIRED")
 
+    def test_subscribers_see_every_change_of_their_event(self):
+        watcher = Client(self.server.port)
+        try:
+            self.assertEqual(watcher.ok("subscribe", {"event": "Cinema"}), {"subscribed": True})
+            c = self.client
+            hold = c.ok("hold", {"event": "Cinema", "seats": [100, 101]})
+            c.ok("hold.confirm", {"hold": hold["hold"]})
+            sold = c.ok("buy", {"event": "Cinema", "seats": [102]})
+            c.ok("ticket.void", {"ticket": sold["tickets"][0]["id"]})
+            c.call("hold", {"event": "Stadium", "seats": [59999]})  # another event: not seen
+            expected = [([100, 101], "held"), ([100, 101], "sold"), ([102], "sold"), ([102], "free")]
+            seen = []
+            while len(seen) < len(expected):
+                message = watcher.read_message()
+                self.assertEqual(message[0], 2, message)
+                self.assertEqual(message[1], "seat.changed")
+                self.assertEqual(message[2]["event"], "Cinema")
+                seen.append((message[2]["seats"], message[2]["state"]))
+            self.assertEqual(seen, expected)
+            self.assertEqual(watcher.call("subscribe", {"event": "Nope"})[0]["name"], "NOT_FOUND")
+        finally:
+            watcher.close()
+
     def test_errors_have_stable_codes(self):
         c = self.client
         self.assertEqual(c.call("event.get", {"event": "Nope"})[0]["code"], 3)

@@ -1,0 +1,89 @@
+// SeatFeed: the broadcast of seat changes of subscribed events, from whichever worker made a
+// change to every worker with subscribers (the `subscribe` method, net/PROTOCOL.md).
+//
+// Per event, created when it is first watched, a ring of kRecords change records. A writer
+// claims a sequence number with one fetch_add and publishes its record under that record's
+// sequence word (a seqlock: odd while written); each reader keeps its own cursor and learns
+// when it fell more than a ring behind (records lost, reported to clients as such). Events that
+// nobody watches cost a writer one atomic load. Nothing here blocks a booking.
+//
+// Thread safety: seats_changed() from any thread; watch() from any thread (serialized inside);
+// read() by any number of readers, each with its own cursor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+
+#include "core/engine.h"
+
+namespace boxoffice::net {
+
+class SeatFeed : public SeatObserver {
+ public:
+  static constexpr uint32_t kRecords = 4096;  // per watched event
+
+  explicit SeatFeed(uint32_t events_max);
+  ~SeatFeed() override;
+
+  // Starts recording changes of `event_index`; returns the sequence number a new reader starts
+  // at (changes from then on).
+  uint64_t watch(uint32_t event_index);
+  void seats_changed(uint32_t event_index, std::span<const uint32_t> seats,
+                     SeatState state) override;
+
+  struct Change {
+    SeatState state = SeatState::kFree;
+    uint32_t count = 0;
+    uint32_t seats[shm::kSeatsPerHoldMax];
+  };
+  // Delivers the changes recorded after *cursor, oldest first, and advances it. Returns how many
+  // were lost (overwritten before this reader got to them).
+  template <typename Fn>
+  uint64_t read(uint32_t event_index, uint64_t* cursor, Fn&& fn);
+
+ private:
+  struct Record {
+    std::atomic<uint64_t> seq{0};  // 2n+1 while record n is written, 2n+2 once it is
+    std::atomic<uint32_t> state_and_count{0};
+    std::atomic<uint32_t> seats[shm::kSeatsPerHoldMax];
+  };
+  struct Ring {
+    std::atomic<uint64_t> next{0};  // sequence number of the next record written
+    Record records[kRecords];
+  };
+  bool load(const Record& record, uint64_t n, Change* change) const;
+
+  uint32_t events_max_;
+  std::unique_ptr<std::atomic<Ring*>[]> rings_;
+  std::mutex watch_mutex_;
+};
+
+template <typename Fn>
+uint64_t SeatFeed::read(uint32_t event_index, uint64_t* cursor, Fn&& fn) {
+  if (event_index >= events_max_) return 0;
+  Ring* ring = rings_[event_index].load(std::memory_order_acquire);
+  if (ring == nullptr) return 0;
+  uint64_t lost = 0;
+  const uint64_t end = ring->next.load(std::memory_order_acquire);
+  if (end > *cursor + kRecords) {  // lapped: skip to the oldest record still in the ring
+    lost += end - kRecords - *cursor;
+    *cursor = end - kRecords;
+  }
+  for (; *cursor < end; ++*cursor) {
+    Change change;
+    const Record& record = ring->records[*cursor % kRecords];
+    const uint64_t seq = record.seq.load(std::memory_order_acquire);
+    if (seq < 2 * *cursor + 2) break;  // claimed but not yet written: next turn
+    if (seq > 2 * *cursor + 2 || !load(record, *cursor, &change)) {
+      ++lost;  // overwritten by a writer a ring later
+      continue;
+    }
+    fn(change);
+  }
+  return lost;
+}
+
+}  // namespace boxoffice::net
