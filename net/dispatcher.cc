@@ -9,6 +9,9 @@ namespace boxoffice::net {
 
 using shm::EventState;
 
+// What a BUSY answer tells the client to wait before retrying.
+constexpr uint32_t kRetryAfterMs = 10;
+
 // Packs exactly one response for a request: either ok() then the result, or error().
 struct Dispatcher::Reply {
   Reply(uint32_t msgid, msgpack::sbuffer* out) : msgid(msgid), out(out), pk(*out) {}
@@ -41,7 +44,13 @@ struct Dispatcher::Reply {
   // Packs the trailing nil result after error().
   void end_error() { pk.pack_nil(); }
   void fail(const Status& status) {
-    error(status);
+    if (status.code() == ErrorCode::kBusy) {  // BUSY always says when to come back
+      error(status, 1);
+      pk.pack(std::string_view("retry_after_ms"));
+      pk.pack(kRetryAfterMs);
+    } else {
+      error(status);
+    }
     end_error();
   }
 
@@ -52,9 +61,6 @@ struct Dispatcher::Reply {
 };
 
 namespace {
-
-// What a BUSY answer tells the client to wait before retrying.
-constexpr uint32_t kRetryAfterMs = 10;
 
 template <typename Packer>
 void key(Packer& pk, std::string_view name) {

@@ -13,17 +13,17 @@ int64_t wall_clock_ms() {
 }
 
 RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
-                       FrameLimits limits, uint32_t connections_max, uint32_t requests_per_read_max,
-                       SeatFeed* feed)
+                       const RpcLimits& limits, SeatFeed* feed)
     : engine_(engine),
       worker_(worker),
       dispatcher_(engine, worker, std::move(options)),
-      limits_(limits),
-      requests_per_read_max_(requests_per_read_max),
-      sessions_(connections_max),
+      limits_(limits.frame),
+      requests_per_read_max_(limits.requests_per_read_max),
+      notification_backlog_bytes_(limits.notification_backlog_bytes),
+      sessions_(limits.connections_max),
       feed_(feed),
       cursors_(engine->table().geometry().events_max, kNotWatched) {
-  subscriptions_.reserve(size_t{connections_max} * kSubscriptionsPerConnectionMax);
+  subscriptions_.reserve(size_t{limits.connections_max} * kSubscriptionsPerConnectionMax);
   watched_.reserve(cursors_.size());
 }
 
@@ -65,7 +65,7 @@ void RpcHandler::subscribe(const Request& request, ConnectionId id, Output* outp
     already = already || (s.connection == id && s.event_index == event_index);
   }
   if (!already) {
-    subscriptions_.push_back({id, output, event_index});
+    subscriptions_.push_back({id, output, event_index, 0});
     if (cursors_[event_index] == kNotWatched) {
       cursors_[event_index] = feed_->watch(event_index);
       watched_.push_back(event_index);
@@ -74,33 +74,41 @@ void RpcHandler::subscribe(const Request& request, ConnectionId id, Output* outp
   Dispatcher::pack_subscribed(request.msgid, &scratch_);
 }
 
-// Sends this worker's subscribers the changes recorded since the last turn, one notification
-// per change, packed once and appended to every subscribed connection. A connection whose
-// output is full misses notifications (best effort); it is never closed for it.
+// Sends this worker's subscribers the changes recorded since the last turn: one notification
+// per change, packed once and appended to every subscribed connection. A connection with more
+// than notification_backlog_bytes unsent gets no more notifications until it catches up; it
+// is then told how many it missed (`lost`), as it is for changes the feed itself dropped.
+// Notifications never make a connection overflow (which would close it).
 void RpcHandler::publish_changes() {
+  auto deliver = [&](Subscription& sub, const msgpack::sbuffer& bytes) {
+    if (sub.output->pending_bytes() + bytes.size() + 64 > notification_backlog_bytes_) {
+      ++sub.missed;
+      return;
+    }
+    if (sub.missed > 0) {
+      notice_.clear();
+      dispatcher_.pack_seats_lost(sub.event_index, sub.missed, &notice_);
+      (void)sub.output->append({reinterpret_cast<const uint8_t*>(notice_.data()), notice_.size()});
+      sub.missed = 0;
+    }
+    (void)sub.output->append({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  };
   for (uint32_t event_index : watched_) {
     bool any = false;
-    for (const Subscription& s : subscriptions_) any = any || s.event_index == event_index;
+    for (const Subscription& sub : subscriptions_) any = any || sub.event_index == event_index;
     const uint64_t lost =
         feed_->read(event_index, &cursors_[event_index], [&](const SeatFeed::Change& change) {
           if (!any) return;
           scratch_.clear();
           dispatcher_.pack_seat_changed(event_index, {change.seats, change.count}, change.state,
                                         &scratch_);
-          for (const Subscription& s : subscriptions_) {
-            if (s.event_index != event_index) continue;
-            (void)s.output->append(
-                {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()});
+          for (Subscription& sub : subscriptions_) {
+            if (sub.event_index == event_index) deliver(sub, scratch_);
           }
         });
-    if (lost > 0 && any) {
-      scratch_.clear();
-      dispatcher_.pack_seats_lost(event_index, lost, &scratch_);
-      for (const Subscription& s : subscriptions_) {
-        if (s.event_index == event_index) {
-          (void)s.output->append(
-              {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()});
-        }
+    if (lost > 0) {
+      for (Subscription& sub : subscriptions_) {
+        if (sub.event_index == event_index) sub.missed += lost;
       }
     }
   }

@@ -19,15 +19,23 @@
 
 namespace boxoffice::net {
 
+struct RpcLimits {
+  FrameLimits frame;
+  uint32_t connections_max = 10'000;  // the session table (ReactorOptions::connections_max)
+  // Requests run for one connection per read: the rest of that batch is answered BUSY with
+  // retry_after_ms at once, so one client pipelining thousands of requests cannot starve the
+  // worker's other connections.
+  uint32_t requests_per_read_max = 1024;
+  // Unsent output beyond which a subscriber's notifications are counted as missed instead of
+  // queued; below ReactorOptions::output_bytes_max so notifications never close a connection.
+  uint32_t notification_backlog_bytes = 1u << 20;
+};
+
 class RpcHandler : public ConnectionHandler {
  public:
-  // `connections_max` bounds the session table (ReactorOptions::connections_max);
-  // `requests_per_read_max` bounds the requests run for one connection per read: the rest of
-  // that batch is answered BUSY with retry_after_ms at once, so one client pipelining
-  // thousands of requests cannot starve the worker's other connections.
   // `feed` (shared by all workers, may be null: no subscribe) carries seat changes.
-  RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options, FrameLimits limits,
-             uint32_t connections_max, uint32_t requests_per_read_max, SeatFeed* feed);
+  RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
+             const RpcLimits& limits, SeatFeed* feed);
 
   static constexpr uint32_t kSubscriptionsPerConnectionMax = 16;
 
@@ -49,6 +57,7 @@ class RpcHandler : public ConnectionHandler {
     ConnectionId connection;
     Output* output;
     uint32_t event_index;
+    uint64_t missed;  // notifications not sent (backlog or feed overrun), to report as lost
   };
 
   Engine* engine_;
@@ -56,8 +65,10 @@ class RpcHandler : public ConnectionHandler {
   Dispatcher dispatcher_;
   FrameLimits limits_;
   uint32_t requests_per_read_max_;
+  uint32_t notification_backlog_bytes_;
   std::vector<Session> sessions_;  // by connection slot (low 32 bits of the id)
   msgpack::sbuffer scratch_;       // one response at a time; keeps its capacity
+  msgpack::sbuffer notice_;        // a `lost` notice
   SeatFeed* feed_;
   std::vector<Subscription> subscriptions_;  // capacity fixed at construction
   std::vector<uint64_t> cursors_;            // per event: next change to read, or kNotWatched

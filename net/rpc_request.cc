@@ -115,6 +115,7 @@ class RequestVisitor : public msgpack::null_visitor {
   }
   bool start_map_key() {
     frames_[depth_].in_key = true;
+    frames_[depth_].key = Key::kOther;  // a non-string key (even a container) names nothing
     return true;
   }
   bool end_map_key() {

@@ -32,7 +32,12 @@ void SeatFeed::seats_changed(uint32_t event_index, std::span<const uint32_t> sea
   BOXOFFICE_ASSERT(seats.size() <= shm::kSeatsPerHoldMax);
   const uint64_t n = ring->next.fetch_add(1, std::memory_order_acq_rel);
   Record& record = ring->records[n % kRecords];
-  record.seq.store(2 * n + 1, std::memory_order_relaxed);
+  // Claim the record unless a writer a whole ring later already has (we were preempted that
+  // long): then this change is simply lost to readers, and the record's seq never goes back.
+  uint64_t seq = record.seq.load(std::memory_order_relaxed);
+  do {
+    if (seq > 2 * n + 1) return;
+  } while (!record.seq.compare_exchange_weak(seq, 2 * n + 1, std::memory_order_relaxed));
   // Release stores: a reader that sees any field also sees the odd seq before it.
   record.state_and_count.store(
       (static_cast<uint32_t>(state) << 16) | static_cast<uint32_t>(seats.size()),
@@ -40,7 +45,9 @@ void SeatFeed::seats_changed(uint32_t event_index, std::span<const uint32_t> sea
   for (size_t i = 0; i < seats.size(); ++i) {
     record.seats[i].store(seats[i], std::memory_order_release);
   }
-  record.seq.store(2 * n + 2, std::memory_order_release);
+  uint64_t odd = 2 * n + 1;
+  record.seq.compare_exchange_strong(odd, 2 * n + 2, std::memory_order_release,
+                                     std::memory_order_relaxed);
 }
 
 bool SeatFeed::load(const Record& record, uint64_t n, Change* change) const {

@@ -3,9 +3,10 @@
 //
 // Per event, created when it is first watched, a ring of kRecords change records. A writer
 // claims a sequence number with one fetch_add and publishes its record under that record's
-// sequence word (a seqlock: odd while written); each reader keeps its own cursor and learns
-// when it fell more than a ring behind (records lost, reported to clients as such). Events that
-// nobody watches cost a writer one atomic load. Nothing here blocks a booking.
+// sequence word (a seqlock: odd while written; a record's seq only ever grows, so a writer
+// preempted for a whole ring gives up its change rather than rewind it); each reader keeps its
+// own cursor and learns when it fell more than a ring behind (records lost, reported to clients
+// as such). Events never watched cost a writer one atomic load. Nothing here blocks a booking.
 //
 // Thread safety: seats_changed() from any thread; watch() from any thread (serialized inside);
 // read() by any number of readers, each with its own cursor.

@@ -172,6 +172,11 @@ int run(const Config& config) {
   reactor_options.output_bytes_max = config.output_bytes_max;
   reactor_options.idle_timeout_ms = config.idle_timeout_ms;
 
+  net::RpcLimits rpc_limits;
+  rpc_limits.frame = frame_limits;
+  rpc_limits.connections_max = config.connections_max;
+  rpc_limits.requests_per_read_max = config.requests_per_read_max;
+  rpc_limits.notification_backlog_bytes = config.output_bytes_max / 4;
   // Seat changes of subscribed events, from every worker to every worker.
   net::SeatFeed feed(geometry.events_max);
   engine->set_observer(&feed);
@@ -179,8 +184,7 @@ int run(const Config& config) {
   std::vector<std::unique_ptr<net::Reactor>> reactors;
   for (unsigned i = 0; i < config.workers; ++i) {
     handlers.push_back(std::make_unique<net::RpcHandler>(engine.get(), contexts[i].get(), dispatch,
-                                                         frame_limits, config.connections_max,
-                                                         config.requests_per_read_max, &feed));
+                                                         rpc_limits, &feed));
     net::ReactorOptions options = reactor_options;
     options.cpu = config.pin ? static_cast<int>(i % std::thread::hardware_concurrency()) : -1;
     std::string why_fallback;
@@ -208,6 +212,7 @@ int run(const Config& config) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);  // logs go to stderr: nothing to reopen, and no reason to die
   std::vector<std::thread> threads;
   for (auto& reactor : reactors) threads.emplace_back([r = reactor.get()] { r->run(); });
   int signal_number = 0;
@@ -215,6 +220,7 @@ int run(const Config& config) {
   log(LogLevel::kInfo, "%s: draining", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   for (auto& reactor : reactors) reactor->request_stop();
   for (auto& thread : threads) thread.join();
+  engine->set_observer(nullptr);  // the feed goes before the engine
   uint64_t requests = 0;
   for (auto& handler : handlers) requests += handler->requests_handled();
   log(LogLevel::kInfo, "stopped after %llu requests", static_cast<unsigned long long>(requests));

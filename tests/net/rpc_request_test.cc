@@ -344,6 +344,23 @@ TEST(RpcRequest, ValidMsgpackButNotARequestIsFramedWithAnError) {
   }
 }
 
+TEST(RpcRequest, NonStringKeysNameNothing) {
+  // {"event": "E1", [1]: "E2"}: the second value belongs to no known key.
+  msgpack::sbuffer buffer;
+  pack_request(&buffer, 3, "event.get", 2, [](Packer& pk) {
+    pk.pack(std::string("event"));
+    pk.pack(std::string("E1"));
+    pk.pack_array(1);
+    pk.pack(1);
+    pk.pack(std::string("E2"));
+  });
+  Request r;
+  size_t used;
+  ASSERT_EQ(decode(bytes_of(buffer), &r, &used), FrameResult::kFrame);
+  EXPECT_EQ(r.error, nullptr);
+  EXPECT_EQ(r.event, "E1");
+}
+
 TEST(RpcRequest, MsgidSurvivesAnUnknownMethod) {
   msgpack::sbuffer buffer;
   pack_request(&buffer, 31337, "no.such.method", 0, [](Packer&) {});
