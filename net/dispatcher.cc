@@ -475,32 +475,22 @@ void Dispatcher::do_event_stats(const Request& r, Reply* reply) {
   pk.pack(c.tickets_voided);
 }
 
-namespace {
-
-// The SEAT_TAKEN / BUSY details after Reply::error(status, extra).
-uint32_t error_extras(const Status& status) {
-  return status.code() == ErrorCode::kSeatTaken || status.code() == ErrorCode::kBusy ? 1 : 0;
+void Dispatcher::fail_booking(const Status& status, uint32_t event_index, const SeatList& taken,
+                              Reply* reply) {
+  if (status.code() != ErrorCode::kSeatTaken) return reply->fail(status);
+  Packer& pk = reply->error(status, 1);
+  key(pk, "seats");  // the requested seats found taken (empty when the engine chose them)
+  pk.pack_array(taken.count);
+  for (uint32_t i = 0; i < taken.count; ++i) pack_seat(pk, event_index, taken.seats[i]);
+  reply->end_error();
 }
-
-}  // namespace
 
 void Dispatcher::do_hold(const Request& r, int64_t now_ms, Reply* reply) {
   uint32_t e;
   SeatList seats;
   if (!resolve_event(r, &e, reply) || !resolve_seats(r, e, &seats, reply)) return;
   const HoldOutcome hold = engine_->hold(*worker_, e, seats.span(), r.ttl_ms, now_ms);
-  if (!hold.status.is_ok()) {
-    Packer& pk = reply->error(hold.status, error_extras(hold.status));
-    if (hold.status.code() == ErrorCode::kSeatTaken) {
-      key(pk, "seats");
-      pk.pack_array(hold.seats.count);
-      for (uint32_t i = 0; i < hold.seats.count; ++i) pack_seat(pk, e, hold.seats.seats[i]);
-    } else if (hold.status.code() == ErrorCode::kBusy) {
-      key(pk, "retry_after_ms");
-      pk.pack(kRetryAfterMs);
-    }
-    return reply->end_error();
-  }
+  if (!hold.status.is_ok()) return fail_booking(hold.status, e, hold.seats, reply);
   pack_hold(reply->ok(), hold);
 }
 
@@ -515,17 +505,7 @@ void Dispatcher::do_hold_best(const Request& r, int64_t now_ms, Reply* reply) {
   }
   const HoldOutcome hold =
       engine_->hold_best(*worker_, e, r.zone, static_cast<uint32_t>(r.count), r.ttl_ms, now_ms);
-  if (!hold.status.is_ok()) {
-    Packer& pk = reply->error(hold.status, error_extras(hold.status));
-    if (hold.status.code() == ErrorCode::kSeatTaken) {
-      key(pk, "seats");
-      pk.pack_array(0);
-    } else if (hold.status.code() == ErrorCode::kBusy) {
-      key(pk, "retry_after_ms");
-      pk.pack(kRetryAfterMs);
-    }
-    return reply->end_error();
-  }
+  if (!hold.status.is_ok()) return fail_booking(hold.status, e, hold.seats, reply);
   pack_hold(reply->ok(), hold);
 }
 
@@ -551,17 +531,7 @@ void Dispatcher::do_hold_confirm(const Request& r, int64_t now_ms, Reply* reply)
   const auto token = HoldToken::parse(r.hold);
   if (!token) return reply->fail(Status(ErrorCode::kBadRequest, "\"hold\" must be a hold token"));
   const SaleOutcome sale = engine_->confirm(*worker_, *token, {r.idempotency_key, r.buyer}, now_ms);
-  if (!sale.status.is_ok()) {
-    Packer& pk = reply->error(sale.status, error_extras(sale.status));
-    if (sale.status.code() == ErrorCode::kSeatTaken) {
-      key(pk, "seats");
-      pk.pack_array(0);
-    } else if (sale.status.code() == ErrorCode::kBusy) {
-      key(pk, "retry_after_ms");
-      pk.pack(kRetryAfterMs);
-    }
-    return reply->end_error();
-  }
+  if (!sale.status.is_ok()) return fail_booking(sale.status, sale.event_index, sale.seats, reply);
   pack_sale(reply->ok(), sale);
 }
 
@@ -571,18 +541,7 @@ void Dispatcher::do_buy(const Request& r, int64_t now_ms, Reply* reply) {
   if (!resolve_event(r, &e, reply) || !resolve_seats(r, e, &seats, reply)) return;
   const SaleOutcome sale =
       engine_->buy(*worker_, e, seats.span(), {r.idempotency_key, r.buyer}, now_ms);
-  if (!sale.status.is_ok()) {
-    Packer& pk = reply->error(sale.status, error_extras(sale.status));
-    if (sale.status.code() == ErrorCode::kSeatTaken) {
-      key(pk, "seats");
-      pk.pack_array(sale.seats.count);
-      for (uint32_t i = 0; i < sale.seats.count; ++i) pack_seat(pk, e, sale.seats.seats[i]);
-    } else if (sale.status.code() == ErrorCode::kBusy) {
-      key(pk, "retry_after_ms");
-      pk.pack(kRetryAfterMs);
-    }
-    return reply->end_error();
-  }
+  if (!sale.status.is_ok()) return fail_booking(sale.status, e, sale.seats, reply);
   pack_sale(reply->ok(), sale);
 }
 

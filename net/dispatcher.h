@@ -73,6 +73,9 @@ class Dispatcher {
   bool resolve_seat(const SeatRef& ref, uint32_t event_index, uint32_t* seat, Reply* reply);
 
   void pack_seat(Packer& pk, uint32_t event_index, uint32_t seat);
+  // Answers a failed hold/confirm/buy: SEAT_TAKEN lists the taken seats, the rest as fail().
+  void fail_booking(const Status& status, uint32_t event_index, const SeatList& taken,
+                    Reply* reply);
   void pack_hold(Packer& pk, const HoldOutcome& hold);
   void pack_sale(Packer& pk, const SaleOutcome& sale);
 

@@ -156,6 +156,12 @@ TEST_F(DispatcherTest, SeatTakenListsTheTakenSeats) {
   EXPECT_EQ(ok("seat.get", {{"event", "Event1"}, {"seat", 4}})["state"], "free");
   json buy_error = fails("buy", {{"event", "Event1"}, {"seats", {5}}}, "SEAT_TAKEN");
   EXPECT_EQ(buy_error["seats"][0]["seat"], "6");
+  // In a second event the taken seats are described from that event's layout.
+  ok("event.create", {{"id", "Arena"}, {"layout", json::parse(testing::read_layout("arena.json"))}});
+  ok("buy", {{"event", "Arena"}, {"seats", {4000}}});  // first seat of the lower tier
+  json arena_error = fails("hold", {{"event", "Arena"}, {"seats", {4000}}}, "SEAT_TAKEN");
+  EXPECT_EQ(arena_error["seats"][0]["zone"], 101);
+  EXPECT_EQ(arena_error["seats"][0]["row"], "1");
 }
 
 TEST_F(DispatcherTest, HoldBestExtendReleaseAndAvailability) {
