@@ -1,0 +1,306 @@
+#include "persist/journal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "shm/check.h"
+#include "shm/crc32c.h"
+
+namespace boxoffice::persist {
+namespace {
+
+constexpr size_t kHeaderBytes = 4 + 4 + 8 + 1;
+constexpr char kSuffix[] = ".journal";
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+void put32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+void put64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t get32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+uint64_t get64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+uint32_t record_crc(const uint8_t* sequence_type_payload, size_t bytes) {
+  return crc32c(sequence_type_payload, bytes);
+}
+
+std::string segment_name(uint64_t first_sequence) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx%s", static_cast<unsigned long long>(first_sequence),
+                kSuffix);
+  return name;
+}
+
+// The segments of `directory`, by first sequence.
+std::vector<uint64_t> list_segments(const std::string& directory) {
+  std::vector<uint64_t> firsts;
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return firsts;
+  while (dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (name.size() != 16 + sizeof kSuffix - 1 || name.substr(16) != kSuffix) continue;
+    char* end = nullptr;
+    const unsigned long long first = std::strtoull(name.substr(0, 16).c_str(), &end, 16);
+    if (end != nullptr && *end == '\0' && first > 0) firsts.push_back(first);
+  }
+  ::closedir(dir);
+  std::sort(firsts.begin(), firsts.end());
+  return firsts;
+}
+
+bool read_file(const std::string& path, std::vector<uint8_t>* bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return false;
+  }
+  bytes->resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < bytes->size()) {
+    const ssize_t n =
+        ::pread(fd, bytes->data() + done, bytes->size() - done, static_cast<off_t>(done));
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  bytes->resize(done);
+  ::close(fd);
+  return true;
+}
+
+// Walks the records of one segment's bytes. Returns the offset after the last good record;
+// *bad says why the walk stopped early (empty at a clean end).
+template <typename Fn>
+size_t walk(const std::vector<uint8_t>& bytes, uint64_t expected_first, uint32_t record_bytes_max,
+            std::string* bad, Fn&& fn) {
+  size_t at = 0;
+  uint64_t expected = expected_first;
+  while (at < bytes.size()) {
+    if (bytes.size() - at < kHeaderBytes) {
+      *bad = "torn record header";
+      break;
+    }
+    const uint32_t payload_bytes = get32(&bytes[at]);
+    const uint32_t crc = get32(&bytes[at + 4]);
+    const uint64_t sequence = get64(&bytes[at + 8]);
+    if (payload_bytes > record_bytes_max) {
+      *bad = "record length " + std::to_string(payload_bytes) + " over the limit";
+      break;
+    }
+    if (bytes.size() - at - kHeaderBytes < payload_bytes) {
+      *bad = "torn record";
+      break;
+    }
+    if (record_crc(&bytes[at + 8], 8 + 1 + payload_bytes) != crc) {
+      *bad = "CRC mismatch";
+      break;
+    }
+    if (sequence != expected) {
+      *bad = "sequence " + std::to_string(sequence) + " where " + std::to_string(expected) +
+             " was due";
+      break;
+    }
+    if (!fn(JournalRecord{sequence, bytes[at + 16], {&bytes[at + kHeaderBytes], payload_bytes}})) {
+      return at + kHeaderBytes + payload_bytes;
+    }
+    at += kHeaderBytes + payload_bytes;
+    ++expected;
+  }
+  return at;
+}
+
+}  // namespace
+
+std::unique_ptr<JournalWriter> JournalWriter::open(const JournalOptions& options, JournalTail* tail,
+                                                   std::string* error) {
+  if (::mkdir(options.directory.c_str(), 0750) != 0 && errno != EEXIST) {
+    *error = errno_text("cannot create journal directory " + options.directory);
+    return nullptr;
+  }
+  std::unique_ptr<JournalWriter> writer(new JournalWriter());
+  writer->options_ = options;
+  *tail = JournalTail{};
+  const std::vector<uint64_t> segments = list_segments(options.directory);
+  if (segments.empty()) {
+    if (!writer->start_segment(1, error)) return nullptr;
+    return writer;
+  }
+  // Only the last segment can have a torn tail: earlier ones were complete when it began.
+  const uint64_t first = segments.back();
+  const std::string path = options.directory + "/" + segment_name(first);
+  std::vector<uint8_t> bytes;
+  if (!read_file(path, &bytes)) {
+    *error = errno_text("cannot read journal segment " + path);
+    return nullptr;
+  }
+  std::string bad;
+  uint64_t next = first;
+  const size_t good =
+      walk(bytes, first, options.record_bytes_max, &bad, [&](const JournalRecord& r) {
+        next = r.sequence + 1;
+        return true;
+      });
+  writer->fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (writer->fd_ < 0) {
+    *error = errno_text("cannot open journal segment " + path);
+    return nullptr;
+  }
+  if (good < bytes.size()) {
+    if (::ftruncate(writer->fd_, static_cast<off_t>(good)) != 0 || ::fdatasync(writer->fd_) != 0) {
+      *error = errno_text("cannot truncate the bad tail of " + path);
+      return nullptr;
+    }
+    tail->truncated_bytes = bytes.size() - good;
+    tail->reason = bad + " at byte " + std::to_string(good) + " of " + segment_name(first);
+  }
+  if (::lseek(writer->fd_, static_cast<off_t>(good), SEEK_SET) < 0) {
+    *error = errno_text("cannot seek in " + path);
+    return nullptr;
+  }
+  writer->segment_bytes_ = good;
+  writer->next_sequence_ = next;
+  writer->synced_sequence_ = next - 1;
+  tail->next_sequence = next;
+  return writer;
+}
+
+JournalWriter::~JournalWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool JournalWriter::start_segment(uint64_t first_sequence, std::string* error) {
+  const std::string path = options_.directory + "/" + segment_name(first_sequence);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    *error = errno_text("cannot create journal segment " + path);
+    return false;
+  }
+  // The new name must survive a crash before any record in it is acknowledged.
+  const int dir = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  segment_bytes_ = 0;
+  return true;
+}
+
+uint64_t JournalWriter::append(uint8_t type, std::span<const uint8_t> payload, std::string* error) {
+  if (payload.size() > options_.record_bytes_max) {
+    *error = "journal record of " + std::to_string(payload.size()) + " bytes over the limit";
+    return 0;
+  }
+  const size_t at = pending_.size();
+  pending_.resize(at + kHeaderBytes + payload.size());
+  uint8_t* p = &pending_[at];
+  const uint64_t sequence = next_sequence_++;
+  put32(p, static_cast<uint32_t>(payload.size()));
+  put64(p + 8, sequence);
+  p[16] = type;
+  if (!payload.empty()) std::memcpy(p + kHeaderBytes, payload.data(), payload.size());
+  put32(p + 4, record_crc(p + 8, 8 + 1 + payload.size()));
+  pending_last_sequence_ = sequence;
+  return sequence;
+}
+
+bool JournalWriter::sync(std::string* error) {
+  if (pending_.empty()) return true;
+  if (segment_bytes_ > 0 && segment_bytes_ + pending_.size() > options_.segment_bytes_max) {
+    const uint64_t first_pending = get64(&pending_[8]);
+    if (::fdatasync(fd_) != 0) {
+      *error = errno_text("journal fdatasync");
+      return false;
+    }
+    if (!start_segment(first_pending, error)) return false;
+  }
+  size_t done = 0;
+  while (done < pending_.size()) {
+    const ssize_t n = ::write(fd_, pending_.data() + done, pending_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *error = errno_text("journal write");
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fdatasync(fd_) != 0) {
+    *error = errno_text("journal fdatasync");
+    return false;
+  }
+  segment_bytes_ += pending_.size();
+  pending_.clear();  // keeps its capacity: no allocation once warm
+  synced_sequence_ = pending_last_sequence_;
+  return true;
+}
+
+uint64_t read_journal(const std::string& directory, uint64_t from, uint64_t until,
+                      const std::function<bool(const JournalRecord&)>& fn, std::string* error) {
+  uint64_t last = from - 1;
+  const std::vector<uint64_t> segments = list_segments(directory);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (i + 1 < segments.size() && segments[i + 1] <= from) continue;  // wholly before `from`
+    if (segments[i] > until) break;
+    std::vector<uint8_t> bytes;
+    const std::string path = directory + "/" + segment_name(segments[i]);
+    if (!read_file(path, &bytes)) {
+      *error = errno_text("cannot read journal segment " + path);
+      return last;
+    }
+    std::string bad;
+    bool stop = false;
+    walk(bytes, segments[i], UINT32_MAX, &bad, [&](const JournalRecord& r) {
+      if (r.sequence > until) {
+        stop = true;
+        return false;
+      }
+      if (r.sequence < from) return true;
+      if (r.sequence != last + 1 || !fn(r)) {
+        stop = true;
+        return false;
+      }
+      last = r.sequence;
+      return true;
+    });
+    if (stop) break;
+    if (!bad.empty() && last < until) {
+      *error = bad + " in " + segment_name(segments[i]);
+      break;
+    }
+  }
+  return last;
+}
+
+uint32_t delete_persisted_segments(const std::string& directory, uint64_t persisted) {
+  const std::vector<uint64_t> segments = list_segments(directory);
+  uint32_t removed = 0;
+  // Segment i holds sequences [segments[i], segments[i+1]): removable when the next one starts
+  // at or before persisted + 1. The last segment is always kept (the writer appends to it).
+  for (size_t i = 0; i + 1 < segments.size(); ++i) {
+    if (segments[i + 1] > persisted + 1) break;
+    if (::unlink((directory + "/" + segment_name(segments[i])).c_str()) == 0) ++removed;
+  }
+  return removed;
+}
+
+}  // namespace boxoffice::persist
