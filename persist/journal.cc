@@ -57,9 +57,10 @@ std::vector<uint64_t> list_segments(const std::string& directory) {
   while (dirent* entry = ::readdir(dir)) {
     const std::string name = entry->d_name;
     if (name.size() != 16 + sizeof kSuffix - 1 || name.substr(16) != kSuffix) continue;
+    const std::string digits = name.substr(0, 16);
     char* end = nullptr;
-    const unsigned long long first = std::strtoull(name.substr(0, 16).c_str(), &end, 16);
-    if (end != nullptr && *end == '\0' && first > 0) firsts.push_back(first);
+    const unsigned long long first = std::strtoull(digits.c_str(), &end, 16);
+    if (end == digits.c_str() + digits.size() && first > 0) firsts.push_back(first);
   }
   ::closedir(dir);
   std::sort(firsts.begin(), firsts.end());
