@@ -104,11 +104,6 @@ ClientRole Dispatcher::role_of(std::string_view candidate) const {
   return role;
 }
 
-void Dispatcher::pack_bad_frame(uint32_t msgid, const char* why, msgpack::sbuffer* out) {
-  Reply reply(msgid, out);
-  reply.fail(Status(ErrorCode::kBadRequest, why));
-}
-
 void Dispatcher::pack_error(uint32_t msgid, const Status& status, msgpack::sbuffer* out) {
   Reply reply(msgid, out);
   reply.fail(status);

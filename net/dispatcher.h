@@ -43,9 +43,6 @@ class Dispatcher {
   // appends the packed response to `out`.
   void handle(const Request& request, Session* session, int64_t now_ms, msgpack::sbuffer* out);
 
-  // Packs a BAD_REQUEST response for a frame that could not be read as a request.
-  static void pack_bad_frame(uint32_t msgid, const char* why, msgpack::sbuffer* out);
-
   // Packs an error response / the result of a successful subscribe (handled by RpcHandler,
   // which owns the connections).
   static void pack_error(uint32_t msgid, const Status& status, msgpack::sbuffer* out);

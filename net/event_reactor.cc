@@ -12,7 +12,8 @@
 //   1. event_base_loop(EVLOOP_ONCE): callbacks only record what happened (readable,
 //      writable, sweep due), except accept, which opens connections and calls on_open.
 //   2. read once from every readable connection and call on_data with every unconsumed byte.
-//   3. on_loop_turn(now_ms): deferred work (hold expiry, journal fsync) before any reply leaves.
+//   3. on_loop_turn(now_ms): deferred work (hold expiry, notifications) before any reply
+//      leaves: the place where a journal's group commit will sit.
 //   4. flush every connection with pending output; write readiness is armed only for a
 //      connection whose socket would block, and disarmed as soon as its output drains.
 //   5. close idle connections when the sweep is due.

@@ -87,6 +87,7 @@ class RequestVisitor : public msgpack::null_visitor {
   bool malformed() const { return malformed_; }
   bool too_deep() const { return too_deep_; }
   bool top_is_request() const { return top_items_ == 4 && saw_params_map_; }
+  const char* method_end() const { return method_end_; }
 
   bool visit_nil() { return scalar(Scalar{}); }
   bool visit_boolean(bool v) { return scalar(Scalar{.type = Scalar::kBool, .boolean = v}); }
@@ -281,6 +282,7 @@ class RequestVisitor : public msgpack::null_visitor {
         if (value.type != Scalar::kString) {
           fail("method must be a string");
         } else {
+          method_end_ = value.text.data() + value.text.size();  // params follow
           r_->method = method_from_name(value.text);
           if (r_->method == Method::kUnknown) fail("unknown method");
         }
@@ -405,15 +407,8 @@ class RequestVisitor : public msgpack::null_visitor {
   bool insufficient_ = false;
   bool malformed_ = false;
   bool too_deep_ = false;
+  const char* method_end_ = nullptr;
 };
-
-// Bytes of the array header at the front of `data` (fixarray, array16, array32).
-size_t array_header_bytes(uint8_t first) {
-  if ((first & 0xF0) == 0x90) return 1;
-  if (first == 0xdc) return 3;
-  if (first == 0xdd) return 5;
-  return 0;
-}
 
 }  // namespace
 
@@ -451,14 +446,10 @@ FrameResult decode_request(std::span<const uint8_t> input, const FrameLimits& li
   if (request->error == nullptr && !visitor.top_is_request()) {
     request->error = "a request is [0, msgid, method, params]";
   }
-  if (request->error == nullptr) {
-    // The params map is the frame's last element: skip the header and the three scalars.
-    size_t at = array_header_bytes(input[0]);
-    for (int i = 0; i < 3 && at > 0; ++i) {
-      msgpack::null_visitor skip;
-      if (!msgpack::parse(data, offset, at, skip)) at = 0;
-    }
-    if (at > 0) request->params = input.subspan(at, offset - at);
+  if (request->error == nullptr && visitor.method_end() != nullptr) {
+    // The params map is the frame's last element, right after the method string.
+    const size_t at = static_cast<size_t>(visitor.method_end() - data);
+    if (at <= offset) request->params = input.subspan(at, offset - at);
   }
   return FrameResult::kFrame;
 }

@@ -3,8 +3,9 @@
 // decode_request() looks at the bytes a connection has received and either finds one complete
 // msgpack object at the front (a frame) or says more bytes are needed, or that the bytes can
 // never be a frame (the connection must be closed). It walks the object once with msgpack-c's
-// visitor parser: nothing is allocated, strings are views into the input, and every size a
-// peer controls is bounded (frame bytes, nesting depth, seats per request). A frame that is
+// visitor parser: nothing of the request is copied (strings are views into the input; only the
+// parser's small stack is allocated), and every size a peer controls is bounded (frame bytes,
+// nesting depth, seats per request). A frame that is
 // valid msgpack but not a valid request is still consumed, with `error` set so the caller can
 // answer BAD_REQUEST.
 //

@@ -221,9 +221,13 @@ int run(const Config& config) {
   for (auto& reactor : reactors) reactor->request_stop();
   for (auto& thread : threads) thread.join();
   engine->set_observer(nullptr);  // the feed goes before the engine
-  uint64_t requests = 0;
-  for (auto& handler : handlers) requests += handler->requests_handled();
-  log(LogLevel::kInfo, "stopped after %llu requests", static_cast<unsigned long long>(requests));
+  uint64_t requests = 0, busy = 0;
+  for (auto& handler : handlers) {
+    requests += handler->requests_handled();
+    busy += handler->requests_refused_busy();
+  }
+  log(LogLevel::kInfo, "stopped after %llu requests (%llu more refused BUSY)",
+      static_cast<unsigned long long>(requests), static_cast<unsigned long long>(busy));
   return 0;
 }
 

@@ -157,7 +157,8 @@ TEST_F(DispatcherTest, SeatTakenListsTheTakenSeats) {
   json buy_error = fails("buy", {{"event", "Event1"}, {"seats", {5}}}, "SEAT_TAKEN");
   EXPECT_EQ(buy_error["seats"][0]["seat"], "6");
   // In a second event the taken seats are described from that event's layout.
-  ok("event.create", {{"id", "Arena"}, {"layout", json::parse(testing::read_layout("arena.json"))}});
+  ok("event.create",
+     {{"id", "Arena"}, {"layout", json::parse(testing::read_layout("arena.json"))}});
   ok("buy", {{"event", "Arena"}, {"seats", {4000}}});  // first seat of the lower tier
   json arena_error = fails("hold", {{"event", "Arena"}, {"seats", {4000}}}, "SEAT_TAKEN");
   EXPECT_EQ(arena_error["seats"][0]["zone"], 101);
@@ -209,9 +210,10 @@ TEST_F(DispatcherTest, UnknownMethodKeepsTheMsgid) {
   EXPECT_EQ(response[2]["name"], "BAD_REQUEST");
 }
 
-TEST_F(DispatcherTest, BadFrameResponse) {
+TEST_F(DispatcherTest, ErrorResponseShape) {
   msgpack::sbuffer out;
-  Dispatcher::pack_bad_frame(0, "a request is [0, msgid, method, params]", &out);
+  Dispatcher::pack_error(
+      0, Status(ErrorCode::kBadRequest, "a request is [0, msgid, method, params]"), &out);
   json response = json::from_msgpack(std::string(out.data(), out.size()));
   EXPECT_EQ(response, json::parse(R"([1, 0, {"code": 1, "name": "BAD_REQUEST",
       "message": "a request is [0, msgid, method, params]"}, null])"));
