@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/best_available.h"
+#include "core/json_document.h"
 #include "shm/check.h"
 #include "shm/ticket_slot.h"
 
@@ -255,21 +256,14 @@ bool Engine::find_event(std::string_view event_id, uint32_t* event_index) const 
 }
 
 Status Engine::create_event(std::string_view document_json, int64_t now_ms, uint32_t* event_index) {
-  if (document_json.size() > options_.layout.document_bytes_max + 4096u) {
-    return Status(ErrorCode::kLimitExceeded, "event document too large");
+  // The event wraps a layout: one more level of nesting and a little more text.
+  json document;
+  if (Status s =
+          parse_json_document(document_json, options_.layout.document_bytes_max + 4096u,
+                              options_.layout.nesting_depth_max + 1, "event document", &document);
+      !s.is_ok()) {
+    return s;
   }
-  bool too_deep = false;
-  const int depth_max = static_cast<int>(options_.layout.nesting_depth_max) + 1;
-  json document = json::parse(
-      document_json.begin(), document_json.end(),
-      [&](int depth, json::parse_event_t, json&) {
-        too_deep = too_deep || depth > depth_max;
-        return !too_deep;
-      },
-      /*allow_exceptions=*/false);
-  if (too_deep) return Status(ErrorCode::kLimitExceeded, "event document nested too deeply");
-  if (document.is_discarded())
-    return Status(ErrorCode::kBadRequest, "event document is not valid JSON");
   return create_event_parsed(document, now_ms, event_index);
 }
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
+#include "core/json_document.h"
 #include "shm/check.h"
 
 namespace boxoffice {
@@ -78,23 +79,12 @@ std::string SeatLocation::label() const {
 }
 
 Status Layout::parse_json(std::string_view text, const LayoutLimits& limits, Layout* out) {
-  if (text.size() > limits.document_bytes_max) {
-    return too_big("document", std::to_string(text.size()) + " bytes, more than " +
-                                   std::to_string(limits.document_bytes_max));
+  json document;
+  if (Status s = parse_json_document(text, limits.document_bytes_max, limits.nesting_depth_max,
+                                     "layout document", &document);
+      !s.is_ok()) {
+    return s;
   }
-  // The parser itself is iterative; the depth callback stops hostile nesting early anyway.
-  bool too_deep = false;
-  json document = json::parse(
-      text.begin(), text.end(),
-      [&](int depth, json::parse_event_t, json&) {
-        if (depth > static_cast<int>(limits.nesting_depth_max)) too_deep = true;
-        return !too_deep;
-      },
-      /*allow_exceptions=*/false);
-  if (too_deep) {
-    return too_big("document", "nested deeper than " + std::to_string(limits.nesting_depth_max));
-  }
-  if (document.is_discarded()) return bad("document", "is not valid JSON");
   return from_document(document, limits, out);
 }
 

@@ -153,6 +153,14 @@ void Dispatcher::pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* ou
   reply.end_error();
 }
 
+Status Dispatcher::admit(const Request& request, const Session& session) const {
+  if (!options_.api_keys.empty() && request.method != Method::kPing &&
+      request.method != Method::kAuth && session.role == ClientRole::kNone) {
+    return Status(ErrorCode::kUnauthorized, "authenticate first (auth)");
+  }
+  return Status::ok();
+}
+
 void Dispatcher::handle(const Request& request, Session* session, int64_t now_ms,
                         msgpack::sbuffer* out) {
   Reply reply(request.msgid, out);
@@ -160,11 +168,7 @@ void Dispatcher::handle(const Request& request, Session* session, int64_t now_ms
     reply.fail(Status(ErrorCode::kBadRequest, request.error));
     return;
   }
-  if (!options_.api_keys.empty() && request.method != Method::kPing &&
-      request.method != Method::kAuth && session->role == ClientRole::kNone) {
-    reply.fail(Status(ErrorCode::kUnauthorized, "authenticate first (auth)"));
-    return;
-  }
+  if (Status s = admit(request, *session); !s.is_ok()) return reply.fail(s);
   run(request, session, now_ms, &reply);
   BOXOFFICE_ASSERT(reply.done);  // every method answers exactly once
 }

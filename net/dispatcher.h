@@ -55,7 +55,9 @@ class Dispatcher {
   // Packs a BUSY response with retry_after_ms (overload: the request was not run).
   static void pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out);
 
-  bool requires_auth() const { return !options_.api_keys.empty(); }
+  // UNAUTHORIZED when API keys are configured and `session` has not authenticated (ping and
+  // auth excepted); OK otherwise.
+  Status admit(const Request& request, const Session& session) const;
 
   // Constant-time lookup of an API key (every configured key is compared in full).
   ClientRole role_of(std::string_view key) const;

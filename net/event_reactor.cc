@@ -39,7 +39,6 @@
 
 #include <event2/event.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -57,6 +56,7 @@
 #include <ctime>
 #include <vector>
 
+#include "net/reactor_support.h"
 #include "shm/check.h"
 
 namespace boxoffice::net {
@@ -79,32 +79,12 @@ constexpr int64_t kLoopTickMs = 10;
 // Accepts per listening-socket wakeup, so a connection storm cannot starve established ones.
 constexpr int kAcceptsPerTurnMax = 1'000;
 
-int64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-// The engine's clock: hold expiry times are wall-clock milliseconds (tools/demo.cc wall_ms).
-int64_t wall_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-}
-
 timeval to_timeval(int64_t ms) {
   timeval tv;
   tv.tv_sec = static_cast<time_t>(ms / 1000);
   tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
   return tv;
 }
-
-size_t round_up_to_page(size_t bytes) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return (bytes + page - 1) / page * page;
-}
-
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 class EventReactor;
 
@@ -175,7 +155,6 @@ class EventReactor final : public Reactor {
   static void on_deadline(evutil_socket_t fd, short what, void* arg);
 
   std::string listen_socket();
-  void pin_to_cpu();
   void accept_connections();
   void open_connection(int fd);
   void read_connections();
@@ -256,7 +235,7 @@ EventReactor::~EventReactor() {
 
 std::string EventReactor::start() {
   BOXOFFICE_ASSERT(base_ == nullptr);  // start() once
-  if (stop_fd_ < 0) return errno_text("eventfd");
+  if (stop_fd_ < 0) return errno_text("eventfd", errno);
   if (options_.connections_max == 0) return "connections_max must be at least 1";
   if (options_.input_bytes_max == 0) return "input_bytes_max must be at least 1";
   if (options_.output_bytes_max == 0) return "output_bytes_max must be at least 1";
@@ -317,41 +296,7 @@ std::string EventReactor::start() {
 }
 
 std::string EventReactor::listen_socket() {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* addresses = nullptr;
-  const std::string port_text = std::to_string(options_.port);
-  const int rc = getaddrinfo(options_.host.c_str(), port_text.c_str(), &hints, &addresses);
-  if (rc != 0) return "bad listen address " + options_.host + ": " + gai_strerror(rc);
-
-  std::string error;
-  const addrinfo* address = addresses;
-  listen_fd_ = socket(address->ai_family, address->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                      address->ai_protocol);
-  const int one = 1;
-  if (listen_fd_ < 0) {
-    error = errno_text("socket");
-  } else if (setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-             setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-    error = errno_text("setsockopt SO_REUSEADDR/SO_REUSEPORT");
-  } else if (bind(listen_fd_, address->ai_addr, address->ai_addrlen) != 0) {
-    error = errno_text(("bind " + options_.host + ":" + port_text).c_str());
-  } else if (listen(listen_fd_, SOMAXCONN) != 0) {
-    error = errno_text("listen");
-  }
-  freeaddrinfo(addresses);
-  if (!error.empty()) return error;
-
-  sockaddr_storage bound{};
-  socklen_t bound_length = sizeof(bound);
-  if (getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &bound_length) != 0) {
-    return errno_text("getsockname");
-  }
-  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return "";
+  return open_listener(options_.host, options_.port, /*nonblocking=*/true, &listen_fd_, &port_);
 }
 
 void EventReactor::request_stop() {
@@ -361,26 +306,14 @@ void EventReactor::request_stop() {
   [[maybe_unused]] ssize_t written = write(stop_fd_, &one, sizeof(one));
 }
 
-void EventReactor::pin_to_cpu() {
-  if (options_.cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(options_.cpu, &set);
-  const int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-  if (rc != 0) {
-    std::fprintf(stderr, "epoll reactor: cannot pin to cpu %d: %s\n", options_.cpu,
-                 std::strerror(rc));
-  }
-}
-
 void EventReactor::run() {
   BOXOFFICE_ASSERT(started_);  // start() succeeded
-  pin_to_cpu();
+  pin_current_thread(options_.cpu, "epoll reactor");
   while (!stop_requested_.load(std::memory_order_acquire)) {
     event_base_loop(base_, EVLOOP_ONCE);
     now_ms_ = monotonic_ms();
     read_connections();
-    handler_->on_loop_turn(wall_ms());
+    handler_->on_loop_turn(wall_clock_ms());
     flush_connections();
     if (sweep_due_) sweep_idle();
   }

@@ -1,16 +1,9 @@
 #include "net/rpc_handler.h"
 
-#include <time.h>
-
+#include "net/reactor_support.h"
 #include "shm/check.h"
 
 namespace boxoffice::net {
-
-int64_t wall_clock_ms() {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME_COARSE, &now);
-  return int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1'000'000;
-}
 
 RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
                        const RpcLimits& limits, SeatFeed* feed)
@@ -45,8 +38,8 @@ void RpcHandler::subscribe(const Request& request, ConnectionId id, Output* outp
   Status status;
   uint32_t mine = 0;
   for (const Subscription& s : subscriptions_) mine += s.connection == id;
-  if (dispatcher_.requires_auth() && session(id).role == ClientRole::kNone) {
-    status = Status(ErrorCode::kUnauthorized, "authenticate first (auth)");
+  if (Status admitted = dispatcher_.admit(request, session(id)); !admitted.is_ok()) {
+    status = std::move(admitted);
   } else if (feed_ == nullptr) {
     status = Status(ErrorCode::kBadRequest, "subscriptions are off on this server");
   } else if (request.event.empty()) {

@@ -78,7 +78,4 @@ class RpcHandler : public ConnectionHandler {
   uint64_t busy_ = 0;
 };
 
-// Wall-clock milliseconds (CLOCK_REALTIME_COARSE: a few ms of resolution, no system call).
-int64_t wall_clock_ms();
-
 }  // namespace boxoffice::net

@@ -25,7 +25,6 @@
 
 #include <arpa/inet.h>
 #include <liburing.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -44,6 +43,7 @@
 #include <mutex>
 #include <vector>
 
+#include "net/reactor_support.h"
 #include "shm/check.h"
 
 namespace boxoffice::net {
@@ -82,21 +82,6 @@ uint64_t encode_user_data(OpKind kind, uint32_t slot, uint32_t generation) {
 OpKind user_data_kind(uint64_t data) { return static_cast<OpKind>(data >> 56); }
 uint32_t user_data_slot(uint64_t data) { return static_cast<uint32_t>(data >> 32) & kSlotsMax; }
 uint32_t user_data_generation(uint64_t data) { return static_cast<uint32_t>(data); }
-
-int64_t clock_ms(clockid_t clock) {
-  timespec now{};
-  clock_gettime(clock, &now);
-  return int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1'000'000;
-}
-
-size_t round_up_to_page(size_t bytes) {
-  const size_t page_bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return (bytes + page_bytes - 1) / page_bytes * page_bytes;
-}
-
-std::string errno_text(const char* what, int error) {
-  return std::string(what) + ": " + std::strerror(error);
-}
 
 // Sets up a ring with the best flags this kernel accepts, newest first; -EINVAL means "flag
 // unknown here", so we fall back. Every flag, and why:
@@ -514,76 +499,18 @@ std::string UringReactor::map_pool() {
 }
 
 std::string UringReactor::bind_listener() {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* addresses = nullptr;
-  const std::string service = std::to_string(options_.port);
-  const char* host = options_.host.empty() ? nullptr : options_.host.c_str();
-  if (int result = getaddrinfo(host, service.c_str(), &hints, &addresses); result != 0) {
-    return "resolving " + options_.host + ": " + gai_strerror(result);
-  }
-  std::string error = "no address for " + options_.host;
-  for (addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
-    const int fd = socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      error = errno_text("socket", errno);
-      continue;
-    }
-    const int one = 1;
-    // SO_REUSEPORT: every worker listens on the same address and the kernel spreads connections.
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-      error = errno_text("setsockopt", errno);
-      close(fd);
-      continue;
-    }
-    if (bind(fd, address->ai_addr, address->ai_addrlen) != 0) {
-      error = errno_text(("bind " + options_.host + ":" + service).c_str(), errno);
-      close(fd);
-      continue;
-    }
-    if (listen(fd, SOMAXCONN) != 0) {
-      error = errno_text("listen", errno);
-      close(fd);
-      continue;
-    }
-    sockaddr_storage bound{};
-    socklen_t bound_bytes = sizeof(bound);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_bytes) != 0) {
-      error = errno_text("getsockname", errno);
-      close(fd);
-      continue;
-    }
-    port_ =
-        ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
-                                          : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
-    listen_fd_ = fd;
-    error.clear();
-    break;
-  }
-  freeaddrinfo(addresses);
-  return error;
+  return open_listener(options_.host, options_.port, /*nonblocking=*/false, &listen_fd_, &port_);
 }
 
 void UringReactor::run() {
   if (!started_) return;
-  if (options_.cpu >= 0) {
-    cpu_set_t cpus;
-    CPU_ZERO(&cpus);
-    CPU_SET(options_.cpu, &cpus);
-    if (int result = pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus); result != 0) {
-      std::fprintf(stderr, "io_uring reactor: pinning to cpu %d: %s\n", options_.cpu,
-                   std::strerror(result));
-    }
-  }
+  pin_current_thread(options_.cpu, "io_uring reactor");
   // The issuer of a SINGLE_ISSUER ring is the thread that enables it: this one.
   if (int result = enable_ring(&ring_, ring_params_); result < 0) {
     std::fprintf(stderr, "io_uring reactor: enabling the ring: %s\n", std::strerror(-result));
     return;
   }
-  now_ms_ = clock_ms(CLOCK_MONOTONIC);
+  now_ms_ = monotonic_ms();
   swept_at_ms_ = now_ms_;
   arm_accept();
   // One loop shape: submit this turn's batch and wait, handle every completion, deferred work,
@@ -599,9 +526,9 @@ void UringReactor::run() {
       }
     }
     wait_for_completions();
-    now_ms_ = clock_ms(CLOCK_MONOTONIC);
+    now_ms_ = monotonic_ms();
     handle_completions();
-    handler_->on_loop_turn(clock_ms(CLOCK_REALTIME));
+    handler_->on_loop_turn(wall_clock_ms());
     if (now_ms_ - swept_at_ms_ >= idle_sweep_interval_ms_ || stopping_) sweep_idle();
     submit_work();
   }

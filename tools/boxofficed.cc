@@ -18,6 +18,7 @@
 #include "core/engine.h"
 #include "net/api_keys.h"
 #include "net/reactor.h"
+#include "net/reactor_support.h"
 #include "net/rpc_handler.h"
 #include "net/seat_feed.h"
 

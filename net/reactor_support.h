@@ -1,0 +1,31 @@
+// reactor_support: what both Reactor backends (net/event_reactor.cc, net/uring_reactor.cc)
+// share: the clocks, the SO_REUSEPORT listening socket, thread pinning and small helpers.
+// Thread safety: plain functions, callable from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace boxoffice::net {
+
+// Wall-clock milliseconds, the engine's clock (hold deadlines): CLOCK_REALTIME_COARSE, a few
+// ms of resolution and no system call. Every request and loop turn of a worker reads this one.
+int64_t wall_clock_ms();
+// Monotonic milliseconds (CLOCK_MONOTONIC_COARSE), for the reactors' own timeouts.
+int64_t monotonic_ms();
+
+// Binds and listens on host:port (port 0: any free port) with SO_REUSEADDR and SO_REUSEPORT,
+// trying each address the host resolves to. On success *fd and *bound_port are set and the
+// result is empty; otherwise it is the error.
+std::string open_listener(const std::string& host, uint16_t port, bool nonblocking, int* fd,
+                          uint16_t* bound_port);
+
+// Pins the calling thread to `cpu` (nothing when cpu < 0); a failure is reported on stderr
+// with `who` and is not fatal.
+void pin_current_thread(int cpu, const char* who);
+
+size_t round_up_to_page(size_t bytes);
+std::string errno_text(const char* what, int error);
+
+}  // namespace boxoffice::net
