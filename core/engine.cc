@@ -87,17 +87,15 @@ struct Engine::EventRuntime {
   EventState state() const {
     return static_cast<EventState>(slot->state.load(std::memory_order_acquire));
   }
-  shm::WorkerCounters& counters_of_worker(uint32_t worker_index, uint32_t workers_max) const {
-    BOXOFFICE_ASSERT(worker_index < workers_max);  // each thread needs its own index < workers_max
-    return counters[worker_index];
-  }
   int64_t price_of(uint32_t seat_index) const {
     return layout.locate(seat_index).zone->price_cents;
   }
 };
 
 shm::WorkerCounters& Engine::counters_of(const EventRuntime& event, WorkerContext& worker) const {
-  return event.counters_of_worker(worker.index(), table_->geometry().workers_max);
+  // Each thread needs its own index below workers_max: a line has one writer.
+  BOXOFFICE_ASSERT(worker.index() < table_->geometry().workers_max);
+  return event.counters[worker.index()];
 }
 
 std::string_view event_state_name(EventState state) {
