@@ -265,7 +265,15 @@ Status Engine::create_event(std::string_view document_json, int64_t now_ms, uint
   return create_event_parsed(document, now_ms, event_index);
 }
 
-Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_t* event_index) {
+// An event document checked against the limits, ready to be installed in the table.
+struct Engine::PreparedEvent {
+  std::string id;
+  EventState state = EventState::kOpen;
+  Layout layout;
+  std::string stored_text;  // {"id", "name"?, "layout"} as kept in the table and the journal
+};
+
+Status Engine::prepare_event(const json& document, PreparedEvent* prepared) const {
   if (!document.is_object())
     return Status(ErrorCode::kBadRequest, "event document must be an object");
   for (const auto& item : document.items()) {
@@ -280,7 +288,7 @@ Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_
     return Status(ErrorCode::kBadRequest,
                   "event.id must be 1..64 characters of A-Z a-z 0-9 - _ . :");
   }
-  const std::string& id = id_it->get_ref<const std::string&>();
+  prepared->id = id_it->get<std::string>();
   std::string name;
   if (auto it = document.find("name"); it != document.end()) {
     if (!it->is_string() ||
@@ -291,9 +299,8 @@ Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_
     }
     name = it->get<std::string>();
   }
-  EventState state = EventState::kOpen;
   if (auto it = document.find("state"); it != document.end()) {
-    if (!it->is_string() || !parse_event_state(it->get_ref<const std::string&>(), &state)) {
+    if (!it->is_string() || !parse_event_state(it->get_ref<const std::string&>(), &prepared->state)) {
       return Status(ErrorCode::kBadRequest,
                     "event.state must be \"open\", \"paused\" or \"closed\"");
     }
@@ -301,37 +308,58 @@ Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_
   auto layout_it = document.find("layout");
   if (layout_it == document.end())
     return Status(ErrorCode::kBadRequest, "event: missing \"layout\"");
-  Layout layout;
-  if (Status s = Layout::from_document(*layout_it, options_.layout, &layout); !s.is_ok()) return s;
+  if (Status s = Layout::from_document(*layout_it, options_.layout, &prepared->layout); !s.is_ok())
+    return s;
 
-  json stored = {{"id", id}, {"layout", json::parse(layout.canonical_json())}};
+  json stored = {{"id", prepared->id}, {"layout", json::parse(prepared->layout.canonical_json())}};
   if (!name.empty()) stored["name"] = name;
-  const std::string stored_text = stored.dump();
+  prepared->stored_text = stored.dump();
+  return Status::ok();
+}
 
+Status Engine::create_event_parsed(const json& document, int64_t now_ms, uint32_t* event_index) {
+  PreparedEvent prepared;
+  if (Status s = prepare_event(document, &prepared); !s.is_ok()) return s;
   std::lock_guard<std::mutex> lock(create_mutex_);
+  return install_event(prepared, now_ms, /*log=*/true, event_index);
+}
+
+// Called with create_mutex_ held. The creation is logged after the slot is filled and before
+// it is published: a crash in between leaves a kCreating slot that finish_event() settles at
+// the next start (as logged, or closed when the log never got it).
+Status Engine::install_event(const PreparedEvent& prepared, int64_t now_ms, bool log,
+                             uint32_t* event_index) {
   uint32_t existing;
-  if (find_event(id, &existing)) {
-    return Status(ErrorCode::kBadRequest, "event \"" + id + "\" already exists");
+  if (find_event(prepared.id, &existing)) {
+    return Status(ErrorCode::kBadRequest, "event \"" + prepared.id + "\" already exists");
   }
   std::string error;
-  EventSlot* slot = table_->allocate_event(layout.seat_count(), stored_text.size(), &error);
+  EventSlot* slot =
+      table_->allocate_event(prepared.layout.seat_count(), prepared.stored_text.size(), &error);
   if (slot == nullptr) return Status(ErrorCode::kLimitExceeded, error);
   const uint32_t index = static_cast<uint32_t>(slot - &table_->event(0));
-  slot->id_bytes = static_cast<uint32_t>(id.size());
-  std::memcpy(slot->id, id.data(), id.size());
-  slot->venue_bytes = static_cast<uint32_t>(layout.venue().size());
-  std::memcpy(slot->venue, layout.venue().data(), layout.venue().size());
+  const std::string_view venue = prepared.layout.venue();
+  slot->id_bytes = static_cast<uint32_t>(prepared.id.size());
+  std::memcpy(slot->id, prepared.id.data(), prepared.id.size());
+  slot->venue_bytes = static_cast<uint32_t>(venue.size());
+  std::memcpy(slot->venue, venue.data(), venue.size());
   slot->created_at_ms = now_ms;
-  std::memcpy(table_->layout(*slot), stored_text.data(), stored_text.size());
+  std::memcpy(table_->layout(*slot), prepared.stored_text.data(), prepared.stored_text.size());
   // Loaded (and findable) while still kCreating, which sells nothing; then opened.
   if (Status s = load_event(index); !s.is_ok()) return s;
-  slot->state.store(static_cast<uint32_t>(state), std::memory_order_release);
   event_count_.store(index + 1, std::memory_order_release);
+  if (log && event_log_ != nullptr) {
+    if (Status s = event_log_->event_created({index, now_ms, prepared.state, prepared.stored_text});
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  slot->state.store(static_cast<uint32_t>(prepared.state), std::memory_order_release);
   *event_index = index;
   return Status::ok();
 }
 
-Status Engine::set_event_state(uint32_t event_index, EventState state) {
+Status Engine::set_event_state(uint32_t event_index, EventState state, int64_t now_ms) {
   const EventRuntime* event = runtime(event_index);
   if (event == nullptr) return Status(ErrorCode::kNotFound, "no such event");
   if (state != EventState::kOpen && state != EventState::kPaused && state != EventState::kClosed) {
@@ -340,6 +368,9 @@ Status Engine::set_event_state(uint32_t event_index, EventState state) {
   std::lock_guard<std::mutex> lock(create_mutex_);
   if (event->state() == EventState::kClosed && state != EventState::kClosed) {
     return Status(ErrorCode::kEventClosed, "a closed event cannot be reopened");
+  }
+  if (event_log_ != nullptr && event->state() != state) {
+    if (Status s = event_log_->event_state({event_index, state, now_ms}); !s.is_ok()) return s;
   }
   event->slot->state.store(static_cast<uint32_t>(state), std::memory_order_release);
   return Status::ok();
@@ -869,6 +900,13 @@ HoldOutcome Engine::hold_info(HoldToken token, int64_t now_ms) const {
 
 namespace {
 
+// A sale or void must be recorded once it is decided, so the log's room is checked first.
+Status check_log_room(const WorkerContext& worker) {
+  const SaleLog* log = worker.sale_log();
+  if (log == nullptr || log->has_room()) return Status::ok();
+  return Status(ErrorCode::kBusy, "the sales journal is behind; retry shortly");
+}
+
 Status check_sale_request(const SaleRequest& request) {
   if (request.idempotency_key.size() > shm::kIdempotencyKeyBytesMax) {
     return Status(ErrorCode::kBadRequest, "idempotency_key longer than 64 bytes");
@@ -947,6 +985,7 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
   const uint64_t idempotency_hash =
       request.idempotency_key.empty() ? 0 : IdempotencyTable::hash(request.idempotency_key);
   std::array<uint64_t, shm::kSeatsPerHoldMax> nonces;
+  std::array<SoldSeat, shm::kSeatsPerHoldMax> sold;
   outcome->total_cents = 0;
   for (uint32_t i = 0; i < seats.count; ++i) {
     const uint32_t seat = seats.seats[i];
@@ -966,6 +1005,7 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
     }
     shm::unlock_ticket(event.tickets[seat], record);
     nonces[i] = record.nonce;
+    sold[i] = {seat, record.generation, record.nonce, record.price_cents};
     outcome->tickets[i] = TicketId::make(event.index, seat, record.nonce);
     outcome->total_cents += record.price_cents;
   }
@@ -980,6 +1020,10 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
   std::copy(nonces.begin(), nonces.begin() + seats.count, intent.nonces);
   intent.state.store(static_cast<uint32_t>(shm::IntentState::kCommitting),
                      std::memory_order_release);
+  if (SaleLog* log = worker.sale_log()) {
+    log->sale({event.index, now_ms, idempotency_hash, request.idempotency_key, request.buyer_ref,
+               {sold.data(), seats.count}});
+  }
 
   // Owners first: once a sold bit is set the ticket can be voided and the seat re-held, and a
   // late owner store would wipe the new hold's.
@@ -1013,6 +1057,7 @@ SaleOutcome Engine::confirm(WorkerContext& worker, HoldToken token, const SaleRe
                             int64_t now_ms) {
   SaleOutcome outcome;
   if (outcome.status = check_sale_request(request); !outcome.status.is_ok()) return outcome;
+  if (outcome.status = check_log_room(worker); !outcome.status.is_ok()) return outcome;
 
   // An idempotent retry is answered before looking at the hold, which has since been confirmed
   // (or its slot reused).
@@ -1074,6 +1119,7 @@ SaleOutcome Engine::buy(WorkerContext& worker, uint32_t event_index,
   SeatList sorted;
   if (outcome.status = check_seats(*event, seats, &sorted); !outcome.status.is_ok()) return outcome;
   if (outcome.status = check_sale_request(request); !outcome.status.is_ok()) return outcome;
+  if (outcome.status = check_log_room(worker); !outcome.status.is_ok()) return outcome;
 
   uint32_t entry = 0;
   if (!claim_key(worker, request, now_ms, &entry, &outcome)) return outcome;
@@ -1102,6 +1148,7 @@ VoidOutcome Engine::void_ticket(WorkerContext& worker, TicketId id, int64_t now_
     outcome.status = Status(ErrorCode::kNotFound, "no such ticket");
     return outcome;
   }
+  if (outcome.status = check_log_room(worker); !outcome.status.is_ok()) return outcome;
   const uint32_t seat = id.seat_index();
   shm::TicketSlot& slot = event->tickets[seat];
   TicketRecord record = shm::lock_ticket(slot);
@@ -1119,6 +1166,9 @@ VoidOutcome Engine::void_ticket(WorkerContext& worker, TicketId id, int64_t now_
   record.status = TicketStatus::kVoided;
   record.voided_at_ms = now_ms;
   shm::unlock_ticket(slot, record);
+  if (SaleLog* log = worker.sale_log()) {
+    log->voided({event->index, seat, record.generation, record.nonce, now_ms});
+  }
   // Back on sale: sold first, then the lock, so a seat seen free is never seen sold.
   const uint32_t seats[1] = {seat};
   shm::clear_bits(event->sold, seats);
@@ -1130,6 +1180,124 @@ VoidOutcome Engine::void_ticket(WorkerContext& worker, TicketId id, int64_t now_
   bump(counters.tickets_voided, 1);
   outcome.refund_cents = record.price_cents;
   return outcome;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rebuilding from the journal and MariaDB
+
+Status Engine::restore_event(const EventEntry& entry) {
+  json document = json::parse(entry.document, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded() || !document.is_object()) {
+    return Status(ErrorCode::kInternal, "recorded event document is not valid JSON");
+  }
+  document["state"] = std::string(event_state_name(entry.state));
+  PreparedEvent prepared;
+  if (Status s = prepare_event(document, &prepared); !s.is_ok()) return s;
+  std::lock_guard<std::mutex> lock(create_mutex_);
+  if (table_->events_used() != entry.event_index) {
+    return Status(ErrorCode::kInternal, "recorded event " + std::to_string(entry.event_index) +
+                                            " would be created at index " +
+                                            std::to_string(table_->events_used()));
+  }
+  uint32_t index;
+  return install_event(prepared, entry.created_at_ms, /*log=*/false, &index);
+}
+
+Status Engine::restore_sale(const SaleEntry& entry) {
+  const EventRuntime* event = runtime(entry.event_index);
+  if (event == nullptr) return Status(ErrorCode::kInternal, "sale recorded for an unknown event");
+  for (const SoldSeat& sold : entry.seats) {
+    if (sold.seat >= event->layout.seat_count() || sold.generation == 0) {
+      return Status(ErrorCode::kInternal, "sale recorded for a seat outside its event");
+    }
+    shm::TicketSlot& slot = event->tickets[sold.seat];
+    TicketRecord record = shm::lock_ticket(slot);
+    if (sold.generation < record.generation ||
+        (sold.generation == record.generation && sold.nonce == record.nonce)) {
+      shm::unlock_ticket(slot, record);  // superseded, or this very sale again
+      continue;
+    }
+    if (sold.generation == record.generation) {
+      shm::unlock_ticket(slot, record);
+      return Status(ErrorCode::kInternal, "two different sales recorded for seat " +
+                                              std::to_string(sold.seat) + " generation " +
+                                              std::to_string(sold.generation));
+    }
+    record.nonce = sold.nonce;
+    record.status = TicketStatus::kValid;
+    record.generation = sold.generation;
+    record.price_cents = sold.price_cents;
+    record.sold_at_ms = entry.sold_at_ms;
+    record.voided_at_ms = 0;
+    record.idempotency_hash = entry.idempotency_hash;
+    record.buyer_bytes = static_cast<uint32_t>(entry.buyer_ref.size());
+    std::memset(record.buyer, 0, sizeof record.buyer);
+    std::memcpy(record.buyer, entry.buyer_ref.data(), entry.buyer_ref.size());
+    shm::unlock_ticket(slot, record);
+    const uint32_t one[1] = {sold.seat};
+    shm::set_bits(event->taken, one);
+    shm::set_bits(event->sold, one);
+  }
+  return Status::ok();
+}
+
+Status Engine::restore_void(const VoidEntry& entry) {
+  const EventRuntime* event = runtime(entry.event_index);
+  if (event == nullptr || entry.seat >= event->layout.seat_count()) {
+    return Status(ErrorCode::kInternal, "void recorded for an unknown event or seat");
+  }
+  shm::TicketSlot& slot = event->tickets[entry.seat];
+  TicketRecord record = shm::lock_ticket(slot);
+  if (record.generation != entry.generation || record.nonce != entry.nonce ||
+      record.status != TicketStatus::kValid) {
+    shm::unlock_ticket(slot, record);  // superseded by a later sale, or voided already
+    return record.generation < entry.generation
+               ? Status(ErrorCode::kNotFound, "void recorded before any sale of its ticket")
+               : Status::ok();
+  }
+  record.status = TicketStatus::kVoided;
+  record.voided_at_ms = entry.voided_at_ms;
+  shm::unlock_ticket(slot, record);
+  const uint32_t one[1] = {entry.seat};
+  shm::clear_bits(event->sold, one);
+  shm::release_seats(event->taken, one);
+  return Status::ok();
+}
+
+std::vector<uint32_t> Engine::unfinished_events() const {
+  std::vector<uint32_t> found;
+  for (uint32_t i = 0; i < table_->events_used(); ++i) {
+    if (table_->event(i).state.load() == static_cast<uint32_t>(EventState::kCreating)) {
+      found.push_back(i);
+    }
+  }
+  return found;
+}
+
+Status Engine::finish_event(uint32_t event_index, EventState state, int64_t created_at_ms,
+                            bool log) {
+  std::lock_guard<std::mutex> lock(create_mutex_);
+  BOXOFFICE_ASSERT(event_index < table_->events_used());
+  EventSlot& slot = table_->event(event_index);
+  BOXOFFICE_ASSERT(slot.state.load() == static_cast<uint32_t>(EventState::kCreating));
+  if (runtime(event_index) == nullptr) {
+    if (Status s = load_event(event_index); !s.is_ok()) return s;
+  }
+  if (log && event_log_ != nullptr) {
+    if (Status s = event_log_->event_created({event_index, created_at_ms, state,
+                                              event_document(event_index)});
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  slot.state.store(static_cast<uint32_t>(state), std::memory_order_release);
+  return Status::ok();
+}
+
+std::string_view Engine::event_document(uint32_t event_index) const {
+  BOXOFFICE_ASSERT(event_index < table_->events_used());
+  const EventSlot& slot = table_->event(event_index);
+  return {table_->layout(slot), slot.layout_bytes};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1191,12 +1359,12 @@ RecoveryReport Engine::recover(WorkerContext& worker, int64_t now_ms) {
   RecoveryReport report;
   for (uint32_t e = 0; e < event_count(); ++e) report.events += runtime(e) != nullptr;
   recover_ticket_locks(&report);
-  recover_intents(&report);  // before the keys: a rolled-forward sale settles its key
+  recover_intents(worker, &report);  // before the keys: a rolled-forward sale settles its key
   recover_pending_keys(&report);
   recover_holds(&report);
   for (uint32_t e = 0; e < event_count(); ++e) {
     if (const EventRuntime* event = runtime(e)) {
-      recover_seats(*event, &report);
+      recover_seats(worker, *event, &report);
       recount(*event);
     }
   }
@@ -1220,19 +1388,31 @@ void Engine::recover_ticket_locks(RecoveryReport* report) {
 
 // Sales cut after their intent: make every ticket the intent names visible (unless it has
 // been voided since), settle the key, end the hold.
-void Engine::recover_intents(RecoveryReport* report) {
+void Engine::recover_intents(WorkerContext& worker, RecoveryReport* report) {
   for (uint32_t w = 0; w < table_->geometry().workers_max; ++w) {
     shm::CommitIntent& intent = table_->intent(w);
     if (intent.state.load() != static_cast<uint32_t>(shm::IntentState::kCommitting)) continue;
     const EventRuntime* event = runtime(intent.event_index);
     BOXOFFICE_ASSERT(event != nullptr && intent.seat_count <= shm::kSeatsPerHoldMax);
+    // The sale is logged again (the log may or may not have got it before the crash; readers
+    // take records keyed by event, seat and generation, so a repeat changes nothing).
+    std::array<SoldSeat, shm::kSeatsPerHoldMax> sold;
+    uint32_t sold_count = 0;
+    TicketRecord last;
     for (uint32_t i = 0; i < intent.seat_count; ++i) {
       const uint32_t seat = intent.seats[i];
       const TicketRecord ticket = shm::read_ticket(event->tickets[seat]);
-      if (ticket.nonce != intent.nonces[i] || ticket.status != TicketStatus::kValid) continue;
+      if (ticket.nonce != intent.nonces[i] || ticket.status == TicketStatus::kNone) continue;
+      sold[sold_count++] = {seat, ticket.generation, ticket.nonce, ticket.price_cents};
+      last = ticket;
+      if (ticket.status != TicketStatus::kValid) continue;  // voided since: its void is logged
       event->tickets[seat].owner.store(0);
       const uint32_t one[1] = {seat};
       shm::set_bits(event->sold, one);
+    }
+    if (SaleLog* log = worker.sale_log(); log != nullptr && sold_count > 0) {
+      log->sale({event->index, last.sold_at_ms, last.idempotency_hash, {},
+                 std::string_view(last.buyer, last.buyer_bytes), {sold.data(), sold_count}});
     }
     if (intent.hold_index_plus_one != 0) {
       const uint32_t h = intent.hold_index_plus_one - 1;
@@ -1301,13 +1481,18 @@ void Engine::recover_holds(RecoveryReport* report) {
 
 // A taken bit with no sold bit and no active hold naming it is an orphan lock; a sold bit over
 // a voided ticket is an unfinished void.
-void Engine::recover_seats(const EventRuntime& event, RecoveryReport* report) {
+void Engine::recover_seats(WorkerContext& worker, const EventRuntime& event,
+                           RecoveryReport* report) {
   const uint32_t holds_max = table_->geometry().holds_max;
   for (uint32_t s = 0; s < event.layout.seat_count(); ++s) {
     const uint32_t one[1] = {s};
     const bool taken = shm::test_bit(event.taken, s);
     if (shm::test_bit(event.sold, s)) {
-      if (shm::read_ticket(event.tickets[s]).status != TicketStatus::kValid) {
+      if (const TicketRecord ticket = shm::read_ticket(event.tickets[s]);
+          ticket.status != TicketStatus::kValid) {
+        if (SaleLog* log = worker.sale_log()) {
+          log->voided({event.index, s, ticket.generation, ticket.nonce, ticket.voided_at_ms});
+        }
         shm::clear_bits(event.sold, one);
         shm::clear_bits(event.taken, one);
         event.tickets[s].owner.store(0);

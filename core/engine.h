@@ -25,6 +25,7 @@
 #include "core/idempotency.h"
 #include "core/ids.h"
 #include "core/layout.h"
+#include "core/sale_log.h"
 #include "core/status.h"
 #include "core/worker_context.h"
 #include "shm/seat_table.h"
@@ -159,13 +160,16 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   // Set once, before any booking call (not synchronized with them).
   void set_observer(SeatObserver* observer) { observer_ = observer; }
+  // Where event creations and state changes are recorded (none: memory only). Set once,
+  // before any call. Sales and voids go to the calling worker's SaleLog (WorkerContext).
+  void set_event_log(EventLog* log) { event_log_ = log; }
   shm::SeatTable& table() { return *table_; }
 
   // Events. `document` is {"id": "...", "name"?: "...", "state"?: "open"|"paused"|"closed",
   // "layout": {...}} as JSON text or an already-parsed document (from msgpack).
   Status create_event(std::string_view document_json, int64_t now_ms, uint32_t* event_index);
   Status create_event_parsed(const nlohmann::json& document, int64_t now_ms, uint32_t* event_index);
-  Status set_event_state(uint32_t event_index, shm::EventState state);
+  Status set_event_state(uint32_t event_index, shm::EventState state, int64_t now_ms);
   bool find_event(std::string_view event_id, uint32_t* event_index) const;
   uint32_t event_count() const;  // indices [0, event_count()) may be valid
   bool event_exists(uint32_t event_index) const;
@@ -197,6 +201,23 @@ class Engine {
   // Expires the holds on `worker`'s wheel whose deadline has passed; returns how many.
   uint32_t expire_due(WorkerContext& worker, int64_t now_ms);
 
+  // Rebuilding a table from the journal and MariaDB (persist/recovery.h), before any booking
+  // call and on one thread. Nothing is logged. restore_event() must be given the events in
+  // index order (indices are allocated in order, and ticket ids embed them); restore_sale()
+  // and restore_void() may come in any order: for each seat the highest generation wins, and
+  // a void applies to its own generation only.
+  Status restore_event(const EventEntry& entry);
+  Status restore_sale(const SaleEntry& entry);
+  Status restore_void(const VoidEntry& entry);
+  // Events whose creation was cut by a crash (allocated, never published), by index.
+  std::vector<uint32_t> unfinished_events() const;
+  // Publishes such an event in `state`: as recorded when the log has its creation, else
+  // closed (never acknowledged, so it must not go on sale); `log` records it first.
+  Status finish_event(uint32_t event_index, shm::EventState state, int64_t created_at_ms,
+                      bool log);
+  // The stored event document ({"id", "name"?, "layout"}) an event was created from.
+  std::string_view event_document(uint32_t event_index) const;
+
   // Queries.
   SeatInfo seat(uint32_t event_index, uint32_t seat_index) const;
   TicketInfo ticket(TicketId id) const;
@@ -204,7 +225,11 @@ class Engine {
 
  private:
   struct EventRuntime;
+  struct PreparedEvent;
   Engine(shm::SeatTable* table, const EngineOptions& options);
+  Status prepare_event(const nlohmann::json& document, PreparedEvent* prepared) const;
+  Status install_event(const PreparedEvent& prepared, int64_t now_ms, bool log,
+                       uint32_t* event_index);
   const EventRuntime* runtime(uint32_t event_index) const;   // null when there is none
   const EventRuntime& existing(uint32_t event_index) const;  // asserts there is one
   Status load_event(uint32_t event_index);
@@ -248,10 +273,10 @@ class Engine {
                      shm::HoldControl* control) const;
   void register_id(uint32_t event_index);
   void recover_ticket_locks(RecoveryReport* report);
-  void recover_intents(RecoveryReport* report);
+  void recover_intents(WorkerContext& worker, RecoveryReport* report);
   void recover_pending_keys(RecoveryReport* report);
   void recover_holds(RecoveryReport* report);
-  void recover_seats(const EventRuntime& event, RecoveryReport* report);
+  void recover_seats(WorkerContext& worker, const EventRuntime& event, RecoveryReport* report);
   void recount(const EventRuntime& event);
   void rearm_holds(WorkerContext& worker, int64_t now_ms, RecoveryReport* report);
   shm::WorkerCounters& counters_of(const EventRuntime& event, WorkerContext& worker) const;
@@ -265,6 +290,7 @@ class Engine {
   std::atomic<uint32_t> event_count_{0};
   std::mutex create_mutex_;
   SeatObserver* observer_ = nullptr;
+  EventLog* event_log_ = nullptr;
 };
 
 std::string_view event_state_name(shm::EventState state);

@@ -1,6 +1,6 @@
 // WorkerContext: what one thread brings to every engine call: its index (which selects its
-// counter line and its commit intent in the seat table), its random source and its timer wheel
-// of hold expiries.
+// counter line and its commit intent in the seat table), its random source, its timer wheel
+// of hold expiries and the log its sales and voids are recorded in (none: memory only).
 //
 // Thread safety: owned by one thread. Two threads must never use the same worker index at once.
 #pragma once
@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/random.h"
+#include "core/sale_log.h"
 #include "core/timer_wheel.h"
 
 namespace boxoffice {
@@ -25,12 +26,15 @@ class WorkerContext {
   RandomSource& random() { return random_; }
   TimerWheel& wheel() { return wheel_; }
   uint32_t& hold_hint() { return hold_hint_; }
+  SaleLog* sale_log() const { return sale_log_; }
+  void set_sale_log(SaleLog* log) { sale_log_ = log; }
 
  private:
   uint32_t index_;
   RandomSource random_;
   TimerWheel wheel_;
   uint32_t hold_hint_;  // where the next hold-slot search starts, spreading workers apart
+  SaleLog* sale_log_ = nullptr;
 };
 
 }  // namespace boxoffice

@@ -138,6 +138,7 @@ class EventReactor final : public Reactor {
   std::string start() override;
   void run() override;
   void request_stop() override;
+  void datasync(int fd, uint64_t cookie) override;
   uint16_t port() const override { return port_; }
   const char* backend_name() const override { return "epoll"; }
 
@@ -165,6 +166,7 @@ class EventReactor final : public Reactor {
   void close_connection(Slot& slot);
   void sweep_idle();
   void drain();
+  void deliver_datasync();
 
   const ReactorOptions options_;
   ConnectionHandler* const handler_;
@@ -177,6 +179,9 @@ class EventReactor final : public Reactor {
   int64_t sweep_interval_ms_ = 0;
   bool sweep_due_ = false;
   bool draining_ = false;
+  bool datasync_done_ = false;  // a datasync() ran this turn; its result not yet delivered
+  uint64_t datasync_cookie_ = 0;
+  int datasync_result_ = 0;
   event_base* base_ = nullptr;
   event* accept_event_ = nullptr;
   event* accept_resume_event_ = nullptr;
@@ -306,6 +311,21 @@ void EventReactor::request_stop() {
   [[maybe_unused]] ssize_t written = write(stop_fd_, &one, sizeof(one));
 }
 
+// No asynchronous fdatasync without io_uring: it runs here, and its result is handed over
+// after on_loop_turn, before the turn's output is flushed.
+void EventReactor::datasync(int fd, uint64_t cookie) {
+  BOXOFFICE_ASSERT(!datasync_done_);
+  datasync_done_ = true;
+  datasync_cookie_ = cookie;
+  datasync_result_ = fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+void EventReactor::deliver_datasync() {
+  if (!datasync_done_) return;
+  datasync_done_ = false;
+  handler_->on_datasync(datasync_cookie_, datasync_result_);
+}
+
 void EventReactor::run() {
   BOXOFFICE_ASSERT(started_);  // start() succeeded
   pin_current_thread(options_.cpu, "epoll reactor");
@@ -314,6 +334,7 @@ void EventReactor::run() {
     now_ms_ = monotonic_ms();
     read_connections();
     handler_->on_loop_turn(wall_clock_ms());
+    deliver_datasync();
     flush_connections();
     if (sweep_due_) sweep_idle();
   }
@@ -323,6 +344,7 @@ void EventReactor::run() {
 // Stop accepting, stop reading, give pending output kShutdownFlushMs to leave, close the rest.
 void EventReactor::drain() {
   draining_ = true;
+  handler_->on_stop();
   event_del(accept_event_);
   event_del(accept_resume_event_);
   event_del(sweep_event_);

@@ -61,6 +61,15 @@ class ConnectionHandler {
   virtual void on_close(ConnectionId id) = 0;
   // Once per loop turn, after all received data was handled and before output is flushed.
   virtual void on_loop_turn(int64_t now_ms) = 0;
+  // The result of Reactor::datasync(cookie): 0 or -errno. On the loop thread, before the
+  // output of that turn is flushed.
+  virtual void on_datasync(uint64_t cookie, int result) {
+    (void)cookie;
+    (void)result;
+  }
+  // The reactor stops: the last moment to queue output (replies held for a journal sync)
+  // before every connection is flushed and closed.
+  virtual void on_stop() {}
 };
 
 class Reactor {
@@ -71,6 +80,10 @@ class Reactor {
   // Runs the loop until request_stop(); then stops accepting, flushes and closes connections.
   virtual void run() = 0;
   virtual void request_stop() = 0;
+  // Starts an fdatasync of `fd` whose result reaches ConnectionHandler::on_datasync(cookie).
+  // io_uring runs it asynchronously (IORING_OP_FSYNC, DATASYNC), so the loop keeps serving
+  // meanwhile; epoll runs it inline. One at a time; from the loop thread only.
+  virtual void datasync(int fd, uint64_t cookie) = 0;
   virtual uint16_t port() const = 0;             // the bound port, after start()
   virtual const char* backend_name() const = 0;  // "io_uring" or "epoll"
 };

@@ -1,9 +1,30 @@
 #include "net/rpc_handler.h"
 
+#include <cstdio>
+#include <cstring>
+
 #include "net/reactor_support.h"
+#include "persist/worker_log.h"
 #include "shm/check.h"
 
 namespace boxoffice::net {
+
+namespace {
+constexpr int64_t kSyncRetryMs = 100;         // after a failed journal write or fdatasync
+constexpr int64_t kSyncErrorLogEveryMs = 5000;  // one log line per this while it keeps failing
+}  // namespace
+
+const char* durability_name(Durability durability) {
+  switch (durability) {
+    case Durability::kMemory:
+      return "memory";
+    case Durability::kJournal:
+      return "journal";
+    case Durability::kDb:
+      return "db";
+  }
+  return "?";
+}
 
 RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
                        const RpcLimits& limits, SeatFeed* feed)
@@ -15,7 +36,8 @@ RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions op
       notification_backlog_bytes_(limits.notification_backlog_bytes),
       sessions_(limits.connections_max),
       feed_(feed),
-      cursors_(engine->table().geometry().events_max, kNotWatched) {
+      cursors_(engine->table().geometry().events_max, kNotWatched),
+      gate_(limits.connections_max, limits.held_reply_bytes_max) {
   subscriptions_.reserve(size_t{limits.connections_max} * kSubscriptionsPerConnectionMax);
   watched_.reserve(cursors_.size());
 }
@@ -28,8 +50,15 @@ Session& RpcHandler::session(ConnectionId id) {
 
 void RpcHandler::on_open(ConnectionId id) { session(id) = Session{}; }
 
+void RpcHandler::set_journal(persist::WorkerLog* log, Durability durability, Reactor* reactor) {
+  log_ = log;
+  durability_ = log == nullptr ? Durability::kMemory : durability;
+  reactor_ = reactor;
+}
+
 void RpcHandler::on_close(ConnectionId id) {
   session(id) = Session{};
+  gate_.forget(id);
   std::erase_if(subscriptions_, [id](const Subscription& s) { return s.connection == id; });
 }
 
@@ -111,6 +140,10 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
                            bool* close) {
   const int64_t now_ms = wall_clock_ms();
   Session& s = session(id);
+  if (gate_.take_overflowed(id)) {
+    *close = true;  // replies released from the gate did not fit: the client does not read
+    return 0;
+  }
   size_t consumed = 0;
   uint32_t run = 0;
   while (consumed < input.size()) {
@@ -138,7 +171,9 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
       ++busy_;
     }
     consumed += frame_bytes;
-    if (!output.append({reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()})) {
+    const uint64_t needed = durability_ == Durability::kMemory ? 0 : log_->appended_sequence();
+    if (!gate_.send(id, output, {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()},
+                    needed, reply_bound())) {
       *close = true;  // the client does not read its responses
       break;
     }
@@ -149,6 +184,57 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
 void RpcHandler::on_loop_turn(int64_t now_ms) {
   engine_->expire_due(*worker_, now_ms);
   if (feed_ != nullptr) publish_changes();
+  if (log_ != nullptr) pump_journal(now_ms);
+}
+
+uint64_t RpcHandler::reply_bound() const {
+  if (durability_ == Durability::kMemory) return UINT64_MAX;
+  const uint64_t durable = log_->durable_sequence();
+  return durability_ == Durability::kDb ? std::min(durable, log_->persisted_sequence()) : durable;
+}
+
+// Group commit: everything staged since the last turn is written with one write(), and one
+// fdatasync covers it; only one is in flight, so records staged meanwhile form the next batch.
+void RpcHandler::pump_journal(int64_t now_ms) {
+  if (durability_ == Durability::kDb) gate_.release(reply_bound());
+  if (sync_in_flight_ || now_ms < sync_retry_at_ms_) return;
+  std::string error;
+  const uint64_t target = log_->write_staged(&error);
+  if (target != 0) {
+    sync_in_flight_ = true;
+    reactor_->datasync(log_->fd(), target);
+    return;
+  }
+  if (log_->failed()) {
+    sync_retry_at_ms_ = now_ms + kSyncRetryMs;
+    if (now_ms - sync_error_logged_at_ms_ >= kSyncErrorLogEveryMs) {
+      sync_error_logged_at_ms_ = now_ms;
+      std::fprintf(stderr, "journal %s: %s; sales refused (BUSY) until it recovers\n",
+                   log_->directory().c_str(), log_->last_error().c_str());
+    }
+  }
+}
+
+void RpcHandler::on_datasync(uint64_t cookie, int result) {
+  sync_in_flight_ = false;
+  if (result == 0) {
+    log_->synced(cookie);
+    gate_.release(reply_bound());
+    return;
+  }
+  log_->sync_failed(std::string("journal fdatasync: ") + std::strerror(-result));
+  sync_retry_at_ms_ = wall_clock_ms() + kSyncRetryMs;
+}
+
+// Stopping: one last inline sync so the replies of the last turns can still go out.
+void RpcHandler::on_stop() {
+  if (log_ == nullptr) return;
+  std::string error;
+  if (!log_->sync_now(&error)) {
+    std::fprintf(stderr, "journal %s: final sync failed: %s; held replies are dropped\n",
+                 log_->directory().c_str(), error.c_str());
+  }
+  gate_.release(reply_bound());
 }
 
 }  // namespace boxoffice::net

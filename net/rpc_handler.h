@@ -5,6 +5,12 @@
 // A connection whose bytes cannot be framed, or whose unsent responses exceed the output
 // limit (a client that does not read), is closed. Requests are answered in arrival order.
 //
+// Durability (DESIGN.md section 7): the worker's sales and voids go to its WorkerLog. Once per
+// loop turn the handler writes the staged records and has the reactor fdatasync them (on
+// io_uring without blocking the loop); in `journal` mode every reply packed after an undurable
+// record waits in a ReplyGate until that sync completes, in `db` mode until MariaDB has the
+// record, in `memory` mode nothing waits (the records still reach the disk every turn).
+//
 // Thread safety: one RpcHandler per worker thread, called only by that worker's reactor.
 #pragma once
 
@@ -12,12 +18,20 @@
 #include <msgpack.hpp>
 #include <vector>
 
+namespace boxoffice::persist {
+class WorkerLog;
+}
+
 #include "net/dispatcher.h"
 #include "net/reactor.h"
+#include "net/reply_gate.h"
 #include "net/rpc_request.h"
 #include "net/seat_feed.h"
 
 namespace boxoffice::net {
+
+enum class Durability { kMemory, kJournal, kDb };
+const char* durability_name(Durability durability);
 
 struct RpcLimits {
   FrameLimits frame;
@@ -29,6 +43,8 @@ struct RpcLimits {
   // Unsent output beyond which a subscriber's notifications are counted as missed instead of
   // queued; below ReactorOptions::output_bytes_max so notifications never close a connection.
   uint32_t notification_backlog_bytes = 1u << 20;
+  // Replies one connection may have waiting for a journal sync; beyond, it is closed.
+  uint32_t held_reply_bytes_max = 1u << 20;
 };
 
 class RpcHandler : public ConnectionHandler {
@@ -37,6 +53,10 @@ class RpcHandler : public ConnectionHandler {
   RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
              const RpcLimits& limits, SeatFeed* feed);
 
+  // The worker's journal (its SaleLog, already set on the WorkerContext) and how replies wait
+  // for it; null: memory only, nothing journaled. `reactor` runs the fdatasyncs. Before run().
+  void set_journal(::boxoffice::persist::WorkerLog* log, Durability durability, Reactor* reactor);
+
   static constexpr uint32_t kSubscriptionsPerConnectionMax = 16;
 
   void on_open(ConnectionId id) override;
@@ -44,6 +64,8 @@ class RpcHandler : public ConnectionHandler {
                  bool* close) override;
   void on_close(ConnectionId id) override;
   void on_loop_turn(int64_t now_ms) override;
+  void on_datasync(uint64_t cookie, int result) override;
+  void on_stop() override;
 
   uint64_t requests_handled() const { return requests_; }
   uint64_t requests_refused_busy() const { return busy_; }
@@ -52,6 +74,8 @@ class RpcHandler : public ConnectionHandler {
   Session& session(ConnectionId id);
   void subscribe(const Request& request, ConnectionId id, Output* output);
   void publish_changes();
+  void pump_journal(int64_t now_ms);
+  uint64_t reply_bound() const;  // replies waiting for records up to this may go
 
   struct Subscription {
     ConnectionId connection;
@@ -76,6 +100,14 @@ class RpcHandler : public ConnectionHandler {
   static constexpr uint64_t kNotWatched = UINT64_MAX;
   uint64_t requests_ = 0;
   uint64_t busy_ = 0;
+
+  ::boxoffice::persist::WorkerLog* log_ = nullptr;
+  Durability durability_ = Durability::kMemory;
+  Reactor* reactor_ = nullptr;
+  ReplyGate gate_;
+  bool sync_in_flight_ = false;
+  int64_t sync_retry_at_ms_ = 0;
+  int64_t sync_error_logged_at_ms_ = 0;
 };
 
 }  // namespace boxoffice::net

@@ -73,7 +73,7 @@ constexpr size_t kResidentBytesKept = 64 * 1024;   // per buffer, not returned t
 constexpr uint32_t kSlotsMax = (1u << 24) - 1;     // slot index is 24 bits in user_data
 constexpr uint32_t kNoSlot = kSlotsMax;            // user_data of ops owned by no connection
 
-enum class OpKind : uint8_t { kAccept = 1, kRecv = 2, kSend = 3, kCancel = 4 };
+enum class OpKind : uint8_t { kAccept = 1, kRecv = 2, kSend = 3, kCancel = 4, kDatasync = 5 };
 
 uint64_t encode_user_data(OpKind kind, uint32_t slot, uint32_t generation) {
   return (uint64_t{static_cast<uint8_t>(kind)} << 56) | (uint64_t{slot & kSlotsMax} << 32) |
@@ -342,6 +342,7 @@ class UringReactor final : public Reactor {
   std::string start() override;
   void run() override;
   void request_stop() override { stop_requested_.store(true, std::memory_order_release); }
+  void datasync(int fd, uint64_t cookie) override;
   uint16_t port() const override { return port_; }
   const char* backend_name() const override { return "io_uring"; }
 
@@ -412,6 +413,8 @@ class UringReactor final : public Reactor {
   uint32_t slots_touched_ = 0;           // slots [0, slots_touched_) have ever been used
 
   bool accept_armed_ = false;
+  bool datasync_in_flight_ = false;
+  uint64_t datasync_cookie_ = 0;
   int64_t accept_retry_at_ms_ = 0;
   bool stopping_ = false;
   int64_t stop_started_at_ms_ = 0;
@@ -518,7 +521,7 @@ void UringReactor::run() {
   while (true) {
     if (!stopping_ && stop_requested_.load(std::memory_order_acquire)) begin_stop();
     if (stopping_) {
-      if (!accept_armed_ && slots_in_use_ == 0) break;
+      if (!accept_armed_ && slots_in_use_ == 0 && !datasync_in_flight_) break;
       if (now_ms_ - stop_started_at_ms_ >= kStopDrainTimeoutMs) {
         std::fprintf(stderr, "io_uring reactor: %u connections did not drain; closing anyway\n",
                      slots_in_use_);
@@ -588,6 +591,11 @@ void UringReactor::handle_completions() {
         break;
       case OpKind::kCancel:
         on_cancel(slot, generation);
+        break;
+      case OpKind::kDatasync:
+        BOXOFFICE_ASSERT(datasync_in_flight_);
+        datasync_in_flight_ = false;
+        handler_->on_datasync(datasync_cookie_, cqe->res);
         break;
       default:
         BOXOFFICE_ASSERT(!"completion with an unknown op kind");
@@ -794,8 +802,18 @@ void UringReactor::release_if_drained(uint32_t slot) {
   free_slots_.push_back(slot);
 }
 
+void UringReactor::datasync(int fd, uint64_t cookie) {
+  BOXOFFICE_ASSERT(!datasync_in_flight_);
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(sqe, encode_user_data(OpKind::kDatasync, kNoSlot, 0));
+  datasync_in_flight_ = true;
+  datasync_cookie_ = cookie;
+}
+
 void UringReactor::begin_stop() {
   stopping_ = true;
+  handler_->on_stop();
   stop_started_at_ms_ = now_ms_;
   if (accept_armed_) {
     io_uring_sqe* sqe = get_sqe();

@@ -16,7 +16,7 @@
 namespace boxoffice::persist {
 namespace {
 
-constexpr size_t kHeaderBytes = 4 + 4 + 8 + 1;
+constexpr size_t kHeaderBytes = kRecordHeaderBytes;
 constexpr char kSuffix[] = ".journal";
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
@@ -91,7 +91,7 @@ bool read_file(const std::string& path, std::vector<uint8_t>* bytes) {
 // Walks the records of one segment's bytes. Returns the offset after the last good record;
 // *bad says why the walk stopped early (empty at a clean end).
 template <typename Fn>
-size_t walk(const std::vector<uint8_t>& bytes, uint64_t expected_first, uint32_t record_bytes_max,
+size_t walk(std::span<const uint8_t> bytes, uint64_t expected_first, uint32_t record_bytes_max,
             std::string* bad, Fn&& fn) {
   size_t at = 0;
   uint64_t expected = expected_first;
@@ -207,6 +207,16 @@ bool JournalWriter::start_segment(uint64_t first_sequence, std::string* error) {
   return true;
 }
 
+size_t JournalWriter::frame(uint64_t sequence, uint8_t type, std::span<const uint8_t> payload,
+                            uint8_t* p) {
+  put32(p, static_cast<uint32_t>(payload.size()));
+  put64(p + 8, sequence);
+  p[16] = type;
+  if (!payload.empty()) std::memcpy(p + kHeaderBytes, payload.data(), payload.size());
+  put32(p + 4, record_crc(p + 8, 8 + 1 + payload.size()));
+  return kHeaderBytes + payload.size();
+}
+
 uint64_t JournalWriter::append(uint8_t type, std::span<const uint8_t> payload, std::string* error) {
   if (payload.size() > options_.record_bytes_max) {
     *error = "journal record of " + std::to_string(payload.size()) + " bytes over the limit";
@@ -214,15 +224,44 @@ uint64_t JournalWriter::append(uint8_t type, std::span<const uint8_t> payload, s
   }
   const size_t at = pending_.size();
   pending_.resize(at + kHeaderBytes + payload.size());
-  uint8_t* p = &pending_[at];
   const uint64_t sequence = next_sequence_++;
-  put32(p, static_cast<uint32_t>(payload.size()));
-  put64(p + 8, sequence);
-  p[16] = type;
-  if (!payload.empty()) std::memcpy(p + kHeaderBytes, payload.data(), payload.size());
-  put32(p + 4, record_crc(p + 8, 8 + 1 + payload.size()));
+  frame(sequence, type, payload, &pending_[at]);
   pending_last_sequence_ = sequence;
   return sequence;
+}
+
+bool JournalWriter::write_framed(std::span<const uint8_t> frames, uint64_t first, uint64_t last,
+                                 std::string* error) {
+  BOXOFFICE_ASSERT(first == next_sequence_ && last >= first);
+  if (segment_bytes_ > 0 && segment_bytes_ + frames.size() > options_.segment_bytes_max) {
+    if (::fdatasync(fd_) != 0) {
+      *error = errno_text("journal fdatasync");
+      return false;
+    }
+    synced_sequence_ = first - 1;
+    if (!start_segment(first, error)) return false;
+  }
+  size_t done = 0;
+  while (done < frames.size()) {
+    const ssize_t n = ::write(fd_, frames.data() + done, frames.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // A short write leaves a torn record; the next write_framed must not follow it.
+      *error = errno_text("journal write");
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  segment_bytes_ += frames.size();
+  next_sequence_ = last + 1;
+  return true;
+}
+
+bool JournalWriter::restart_segment(uint64_t first_sequence, std::string* error) {
+  BOXOFFICE_ASSERT(first_sequence <= next_sequence_ && first_sequence > synced_sequence_);
+  if (!start_segment(first_sequence, error)) return false;
+  next_sequence_ = first_sequence;
+  return true;
 }
 
 bool JournalWriter::sync(std::string* error) {
@@ -270,7 +309,11 @@ uint64_t read_journal(const std::string& directory, uint64_t from, uint64_t unti
     }
     std::string bad;
     bool stop = false;
+    // A later segment that begins inside this one supersedes the rest of it (records written
+    // again after a failed fdatasync).
+    const uint64_t segment_last = i + 1 < segments.size() ? segments[i + 1] - 1 : UINT64_MAX;
     walk(bytes, segments[i], UINT32_MAX, &bad, [&](const JournalRecord& r) {
+      if (r.sequence > segment_last) return false;
       if (r.sequence > until) {
         stop = true;
         return false;
@@ -284,7 +327,7 @@ uint64_t read_journal(const std::string& directory, uint64_t from, uint64_t unti
       return true;
     });
     if (stop) break;
-    if (!bad.empty() && last < until) {
+    if (!bad.empty() && last < std::min(until, segment_last)) {
       *error = bad + " in " + segment_name(segments[i]);
       break;
     }
@@ -302,6 +345,127 @@ uint32_t delete_persisted_segments(const std::string& directory, uint64_t persis
     if (::unlink((directory + "/" + segment_name(segments[i])).c_str()) == 0) ++removed;
   }
   return removed;
+}
+
+JournalReader::JournalReader(std::string directory, uint64_t next_sequence)
+    : directory_(std::move(directory)), next_(next_sequence) {}
+
+JournalReader::~JournalReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+// Opens the segment that holds next_: the one with the highest first sequence <= next_.
+bool JournalReader::open_segment_for_next(std::string* error) {
+  const std::vector<uint64_t> segments = list_segments(directory_);
+  size_t best = segments.size();
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (segments[i] <= next_) best = i;
+  }
+  if (best == segments.size()) {
+    *error = "journal " + directory_ + " has no segment holding sequence " + std::to_string(next_);
+    return false;
+  }
+  const uint64_t last = best + 1 < segments.size() ? segments[best + 1] - 1 : UINT64_MAX;
+  if (fd_ >= 0 && segments[best] == segment_first_) {
+    segment_last_ = last;  // same segment; a later one may have appeared since
+    return true;
+  }
+  const std::string path = directory_ + "/" + segment_name(segments[best]);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = errno_text("cannot open journal segment " + path);
+    return false;
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  segment_first_ = segments[best];
+  segment_last_ = last;
+  file_offset_ = 0;
+  buffer_.clear();
+  buffer_at_ = 0;
+  return true;
+}
+
+size_t JournalReader::read(uint64_t until, size_t records_max,
+                           const std::function<void(const JournalRecord&)>& fn, bool* ok,
+                           std::string* error) {
+  constexpr size_t kReadBytes = 1u << 20;
+  *ok = true;
+  size_t delivered = 0;
+  bool reopened = false;  // one look for a newer segment per call when this one runs dry
+  if (fd_ < 0 && next_ <= until && !open_segment_for_next(error)) {
+    *ok = false;
+    return 0;
+  }
+  while (delivered < records_max && next_ <= until) {
+    // A whole record in the buffer?
+    const size_t available = buffer_.size() - buffer_at_;
+    const uint8_t* p = buffer_.data() + buffer_at_;
+    if (available >= kHeaderBytes && available >= kHeaderBytes + get32(p)) {
+      const uint32_t payload_bytes = get32(p);
+      const uint64_t sequence = get64(p + 8);
+      if (sequence > segment_last_ || record_crc(p + 8, 9 + payload_bytes) != get32(p + 4)) {
+        // Superseded from here on (or a torn copy before a rewrite): move to the next segment.
+        if (reopened || !open_segment_for_next(error)) break;
+        reopened = true;
+        continue;
+      }
+      buffer_at_ += kHeaderBytes + payload_bytes;
+      if (sequence < next_) continue;  // before where we start
+      if (sequence != next_) {
+        *error = "journal " + directory_ + ": sequence " + std::to_string(sequence) +
+                 " where " + std::to_string(next_) + " was due";
+        *ok = false;
+        return delivered;
+      }
+      fn(JournalRecord{sequence, p[16], {p + kHeaderBytes, payload_bytes}});
+      ++next_;
+      ++delivered;
+      reopened = false;
+      continue;
+    }
+    // Read more of the segment.
+    if (buffer_at_ > 0) {
+      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<ptrdiff_t>(buffer_at_));
+      file_offset_ += buffer_at_;
+      buffer_at_ = 0;
+    }
+    const size_t had = buffer_.size();
+    const size_t want = std::max(kReadBytes, available >= kHeaderBytes
+                                                 ? kHeaderBytes + get32(buffer_.data())
+                                                 : size_t{0});
+    buffer_.resize(had + want);
+    const ssize_t n = ::pread(fd_, buffer_.data() + had, want,
+                              static_cast<off_t>(file_offset_ + had));
+    buffer_.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n > 0) continue;
+    // End of this segment for now: the rest may be in the next one.
+    if (reopened || !open_segment_for_next(error)) break;
+    reopened = true;
+  }
+  if (next_ <= until && delivered < records_max) {
+    // Records up to `until` are durable, so they are in some segment: this is damage.
+    if (error->empty()) {
+      *error = "journal " + directory_ + " ends at sequence " + std::to_string(next_ - 1) +
+               " before the durable " + std::to_string(until);
+    }
+    *ok = false;
+  }
+  return delivered;
+}
+
+size_t walk_frames(std::span<const uint8_t> bytes, uint32_t record_bytes_max,
+                   const std::function<bool(const JournalRecord&)>& fn, std::string* bad) {
+  if (bytes.size() < kHeaderBytes) {
+    if (!bytes.empty()) *bad = "torn record header";
+    return 0;
+  }
+  return walk(bytes, get64(&bytes[8]), record_bytes_max, bad, fn);
+}
+
+uint64_t first_retained_sequence(const std::string& directory) {
+  const std::vector<uint64_t> segments = list_segments(directory);
+  return segments.empty() ? 0 : segments.front();
 }
 
 }  // namespace boxoffice::persist

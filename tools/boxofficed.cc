@@ -17,6 +17,8 @@
 
 #include "core/engine.h"
 #include "net/api_keys.h"
+#include "persist/restore.h"
+#include "persist/sinks.h"
 #include "net/reactor.h"
 #include "net/reactor_support.h"
 #include "net/rpc_handler.h"
@@ -54,7 +56,16 @@ struct Config {
   std::string shm_path;  // default /dev/shm/boxoffice-<port>
   unsigned workers = std::max(1u, std::thread::hardware_concurrency());
   std::string io = "auto";
-  std::string durability = "memory";
+  std::string durability = "journal";
+  std::string mariadb_url;  // empty: no MariaDB (the journal alone keeps the sales)
+  std::string redis_address;  // empty: no Redis outbox
+  std::string redis_stream = "boxoffice:tickets";
+  uint64_t redis_stream_length_max = 1'000'000;
+  uint64_t persist_backlog_max = 1'000'000;  // records not yet in MariaDB; then sales get BUSY
+  uint32_t persist_batch_rows = 10'000;
+  int64_t persist_drain_ms = 5'000;  // on shutdown: time the persisters get to catch up
+  uint64_t journal_staging_bytes = 4u << 20;  // per worker
+  uint64_t journal_segment_bytes = 64u << 20;
   std::string api_keys_path;
   std::string log_level = "info";
   bool pin = true;
@@ -97,12 +108,29 @@ int run(const Config& config) {
     log(LogLevel::kError, "--listen must be HOST:PORT, not \"%s\"", config.listen.c_str());
     return 2;
   }
-  if (config.durability != "memory") {
-    log(LogLevel::kError,
-        "--durability %s is not available yet: this build keeps sales in the seat table only "
-        "(use --durability memory)",
-        config.durability.c_str());
+  net::Durability durability = net::Durability::kJournal;
+  if (config.durability == "memory") durability = net::Durability::kMemory;
+  if (config.durability == "db") durability = net::Durability::kDb;
+  persist::MariadbConfig mariadb;
+  if (!config.mariadb_url.empty()) {
+    std::string error;
+    if (!persist::parse_mariadb_url(config.mariadb_url, &mariadb, &error)) {
+      log(LogLevel::kError, "--mariadb: %s", error.c_str());
+      return 2;
+    }
+  } else if (durability == net::Durability::kDb) {
+    log(LogLevel::kError, "--durability db needs --mariadb");
     return 2;
+  }
+  persist::RedisConfig redis;
+  if (!config.redis_address.empty()) {
+    std::string error;
+    if (!persist::parse_redis_address(config.redis_address, &redis, &error)) {
+      log(LogLevel::kError, "--redis: %s", error.c_str());
+      return 2;
+    }
+    redis.stream = config.redis_stream;
+    redis.stream_length_max = config.redis_stream_length_max;
   }
   net::IoBackend backend = net::IoBackend::kAuto;
   if (config.io == "uring") backend = net::IoBackend::kUring;
@@ -148,19 +176,132 @@ int run(const Config& config) {
     log(LogLevel::kError, "%s", error.c_str());
     return 1;
   }
-
-  // Worker contexts first: worker 0's wheel takes the holds found by recovery.
-  std::vector<std::unique_ptr<WorkerContext>> contexts;
-  for (unsigned i = 0; i < config.workers; ++i) {
-    contexts.push_back(std::make_unique<WorkerContext>(i, geometry.holds_max, start_ms));
-  }
   if (table->created()) {
     log(LogLevel::kInfo, "seat table %s created (%llu bytes, sparse)", shm_path.c_str(),
         static_cast<unsigned long long>(table->file_bytes()));
-  } else {
+  }
+
+  // The journals: repaired, staged records written, then checked against the table.
+  persist::JournalSetOptions journal_options;
+  journal_options.directory = config.data_dir + "/journal";
+  journal_options.staging_prefix = shm_path;
+  journal_options.workers = config.workers;
+  journal_options.staging_bytes = config.journal_staging_bytes;
+  journal_options.segment_bytes_max = config.journal_segment_bytes;
+  // Without MariaDB nothing drains the journal, so there is no backlog to bound.
+  journal_options.backlog_records_max = config.mariadb_url.empty() ? 0 : config.persist_backlog_max;
+  journal_options.control_record_bytes_max = engine_options.layout.document_bytes_max + 64 * 1024;
+  persist::JournalSet journals;
+  std::vector<std::string> notes;
+  if (!persist::open_journals(journal_options, &journals, &notes, &error)) {
+    log(LogLevel::kError, "%s", error.c_str());
+    return 1;
+  }
+  persist::ControlEvents control;
+  if (!persist::read_control(journals.control->directory(), &control, &error)) {
+    log(LogLevel::kError, "%s", error.c_str());
+    return 1;
+  }
+  bool rebuild = table->created() && !control.events.empty();
+  if (!table->created()) {
+    if (!persist::reconcile_events(*engine, *journals.control, control, start_ms, &rebuild, &notes,
+                                   &error)) {
+      log(LogLevel::kError, "%s", error.c_str());
+      return 1;
+    }
+    if (rebuild) {
+      // Older than its journal: start again from an empty table.
+      engine.reset();
+      table.reset();
+      ::unlink(shm_path.c_str());
+      table = shm::SeatTable::open({shm_path, geometry, start_ms}, &error);
+      if (table) engine = Engine::open(table.get(), engine_options, &error);
+      if (!engine) {
+        log(LogLevel::kError, "%s", error.c_str());
+        return 1;
+      }
+    }
+  }
+  for (const std::string& note : notes) log(LogLevel::kWarn, "recovery: %s", note.c_str());
+  if (rebuild) {
+    persist::TicketSource database;
+    const bool needs_database = persist::rebuild_needs_database(journals);
+    if (needs_database) {
+      if (config.mariadb_url.empty()) {
+        log(LogLevel::kError,
+            "the seat table must be rebuilt, and the journal was trimmed after MariaDB got its "
+            "records: give --mariadb");
+        return 1;
+      }
+      database = persist::mariadb_ticket_source(mariadb, static_cast<uint32_t>(control.events.size()));
+    }
+    persist::RebuildReport report;
+    if (!persist::rebuild_table(*engine, control, journals, needs_database ? &database : nullptr,
+                                &report, &error)) {
+      log(LogLevel::kError, "rebuilding the seat table: %s", error.c_str());
+      return 1;
+    }
+    log(LogLevel::kWarn, "seat table %s rebuilt from the journal%s: %s", shm_path.c_str(),
+        needs_database ? " and MariaDB" : "", report.to_string().c_str());
+  }
+
+  // Worker contexts first: worker 0's wheel takes the holds found by recovery, and its log the
+  // sales recovery rolls forward.
+  std::vector<std::unique_ptr<WorkerContext>> contexts;
+  for (unsigned i = 0; i < config.workers; ++i) {
+    contexts.push_back(std::make_unique<WorkerContext>(i, geometry.holds_max, start_ms));
+    contexts[i]->set_sale_log(journals.workers[i].get());
+  }
+  engine->set_event_log(journals.control.get());
+  if (!table->created() || rebuild) {
     const RecoveryReport report = engine->recover(*contexts[0], net::wall_clock_ms());
-    log(LogLevel::kInfo, "seat table %s re-attached: %s", shm_path.c_str(),
-        report.to_string().c_str());
+    log(LogLevel::kInfo, "seat table %s %s: %s", shm_path.c_str(),
+        rebuild ? "rebuilt" : "re-attached", report.to_string().c_str());
+  }
+  for (auto& worker_log : journals.workers) {
+    if (!worker_log->sync_now(&error)) {
+      log(LogLevel::kError, "journal %s: %s", worker_log->directory().c_str(), error.c_str());
+      return 1;
+    }
+    // What MariaDB has is at least what the journal no longer keeps.
+    const uint64_t first = persist::first_retained_sequence(worker_log->directory());
+    worker_log->set_persisted(first > 0 ? first - 1 : 0);
+  }
+
+  // Persisters: MariaDB and the Redis outbox each tail every journal with their own progress;
+  // a segment goes once both have it.
+  std::vector<std::unique_ptr<persist::Persister>> persisters;
+  std::vector<persist::PersistStream> streams;
+  streams.push_back({"control", journals.control->directory(),
+                     [log = journals.control.get()] { return log->durable_sequence(); }});
+  for (size_t i = 0; i < journals.workers.size(); ++i) {
+    persist::WorkerLog* worker_log = journals.workers[i].get();
+    streams.push_back({journals.stream_name(i), worker_log->directory(),
+                       [worker_log] { return worker_log->durable_sequence(); }});
+  }
+  persist::PersisterOptions persister_options;
+  persister_options.batch_rows_max = config.persist_batch_rows;
+  auto on_persisted = [&journals, &persisters](size_t stream, uint64_t) {
+    if (stream == 0) return;  // the control journal is kept whole (rebuilds need it)
+    uint64_t floor = UINT64_MAX;
+    for (const auto& p : persisters) floor = std::min(floor, p->persisted(stream));
+    persist::WorkerLog& worker_log = *journals.workers[stream - 1];
+    if (persisters[0]->name() == "mariadb") worker_log.set_persisted(persisters[0]->persisted(stream));
+    persist::delete_persisted_segments(worker_log.directory(), floor);
+  };
+  auto persister_log = [](const std::string& line) { log(LogLevel::kWarn, "%s", line.c_str()); };
+  if (!config.mariadb_url.empty()) {
+    persisters.push_back(std::make_unique<persist::Persister>(
+        "mariadb", persist::make_mariadb_sink(mariadb), streams, engine.get(), persister_options,
+        on_persisted, persister_log));
+    log(LogLevel::kInfo, "persisting to %s", persist::redacted_url(mariadb).c_str());
+  }
+  if (!config.redis_address.empty()) {
+    persisters.push_back(std::make_unique<persist::Persister>(
+        "redis", persist::make_redis_sink(redis), streams, engine.get(), persister_options,
+        on_persisted, persister_log));
+    log(LogLevel::kInfo, "publishing tickets to Redis stream %s at %s", redis.stream.c_str(),
+        config.redis_address.c_str());
   }
 
   net::FrameLimits frame_limits;
@@ -201,10 +342,13 @@ int run(const Config& config) {
     }
     backend = std::string(reactor->backend_name()) == "io_uring" ? net::IoBackend::kUring
                                                                  : net::IoBackend::kEpoll;
+    handlers.back()->set_journal(journals.workers[i].get(), durability, reactor.get());
     reactors.push_back(std::move(reactor));
   }
-  log(LogLevel::kInfo, "boxofficed listening on %s:%u with %u %s workers", host.c_str(),
-      reactors[0]->port(), config.workers, reactors[0]->backend_name());
+  for (auto& persister : persisters) persister->start();
+  log(LogLevel::kInfo, "boxofficed listening on %s:%u with %u %s workers, durability %s",
+      host.c_str(), reactors[0]->port(), config.workers, reactors[0]->backend_name(),
+      net::durability_name(durability));
 
   // Signals are taken by this thread only; workers run with them blocked.
   sigset_t stop_signals;
@@ -221,6 +365,13 @@ int run(const Config& config) {
   log(LogLevel::kInfo, "%s: draining", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   for (auto& reactor : reactors) reactor->request_stop();
   for (auto& thread : threads) thread.join();
+  for (auto& persister : persisters) {
+    if (!persister->wait_caught_up(config.persist_drain_ms)) {
+      log(LogLevel::kWarn, "%s: not caught up after %lld ms; the rest is sent at the next start",
+          persister->name().c_str(), static_cast<long long>(config.persist_drain_ms));
+    }
+    persister->stop();
+  }
   engine->set_observer(nullptr);  // the feed goes before the engine
   uint64_t requests = 0, busy = 0;
   for (auto& handler : handlers) {
@@ -252,6 +403,33 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--durability", config.durability, "when a sale is acknowledged")
       ->check(CLI::IsMember({"journal", "memory", "db"}))
+      ->capture_default_str();
+  app.add_option("--mariadb", config.mariadb_url,
+                 "persist tickets to mariadb://user:password@host[:port]/db[?socket=/path]");
+  app.add_option("--redis", config.redis_address,
+                 "publish tickets to a Redis Stream at HOST:PORT or unix:/path");
+  app.add_option("--redis-stream", config.redis_stream, "the stream's key")->capture_default_str();
+  app.add_option("--redis-stream-max", config.redis_stream_length_max,
+                 "approximate length cap of the stream (XADD MAXLEN ~)")
+      ->capture_default_str();
+  app.add_option("--persist-backlog-max", config.persist_backlog_max,
+                 "journal records per worker not yet in MariaDB before sales get BUSY")
+      ->check(CLI::Range(uint64_t{1000}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--persist-batch-rows", config.persist_batch_rows,
+                 "rows per MariaDB transaction")
+      ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--persist-drain-ms", config.persist_drain_ms,
+                 "on shutdown, time the persisters get to catch up")
+      ->capture_default_str();
+  app.add_option("--journal-staging-bytes", config.journal_staging_bytes,
+                 "per worker: records staged between two journal writes")
+      ->check(CLI::Range(uint64_t{64} << 10, uint64_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--journal-segment-bytes", config.journal_segment_bytes,
+                 "journal segment size before rotation")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 34))
       ->capture_default_str();
   app.add_option("--api-keys", config.api_keys_path,
                  "file of `KEY sell|admin` lines: enables auth");

@@ -11,8 +11,9 @@ packages=(
   libmariadb-dev libhiredis-dev libcli11-dev libtomlplusplus-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev python3-msgpack
-  # peers the benchmarks compare against
-  redis-server redis-tools
+  # private servers the integration tests start (tools/mariadb.sh, tools/redis.sh), never the
+  # system instances; redis is also the peer the benchmarks compare against
+  mariadb-server mariadb-client redis-server redis-tools
 )
 
 missing=()
@@ -33,5 +34,7 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Another apt/dpkg run (unattended upgrades, a parallel build) holds the lock for a while: wait.
+apt_wait=(-o DPkg::Lock::Timeout=300)
+apt-get "${apt_wait[@]}" update -qq
+apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends "${missing[@]}"

@@ -155,19 +155,19 @@ TEST_F(EngineTest, PausedAndClosedEventsDoNotSell) {
   const uint32_t one[] = {0}, two[] = {1};
   HoldOutcome held = engine_->hold(*worker_, e, one, 0, now_ms_);
   ASSERT_TRUE(held.status.is_ok());
-  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kPaused).is_ok());
+  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kPaused, 0).is_ok());
   EXPECT_EQ(engine_->hold(*worker_, e, two, 0, now_ms_).status.code(), ErrorCode::kEventClosed);
   EXPECT_EQ(engine_->buy(*worker_, e, two, {}, now_ms_).status.code(), ErrorCode::kEventClosed);
   EXPECT_EQ(engine_->hold_best(*worker_, e, 1, 2, 0, now_ms_).status.code(),
             ErrorCode::kEventClosed);
   EXPECT_EQ(engine_->confirm(*worker_, held.token, {}, now_ms_).status.code(),
             ErrorCode::kEventClosed);
-  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kOpen).is_ok());
+  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kOpen, 0).is_ok());
   EXPECT_TRUE(engine_->confirm(*worker_, held.token, {}, now_ms_).status.is_ok());
-  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kClosed).is_ok());
+  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kClosed, 0).is_ok());
   EXPECT_EQ(engine_->buy(*worker_, e, two, {}, now_ms_).status.code(), ErrorCode::kEventClosed);
-  EXPECT_EQ(engine_->set_event_state(e, shm::EventState::kOpen).code(), ErrorCode::kEventClosed);
-  EXPECT_EQ(engine_->set_event_state(9, shm::EventState::kOpen).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(engine_->set_event_state(e, shm::EventState::kOpen, 0).code(), ErrorCode::kEventClosed);
+  EXPECT_EQ(engine_->set_event_state(9, shm::EventState::kOpen, 0).code(), ErrorCode::kNotFound);
 }
 
 TEST_F(EngineTest, ReleaseFreesSeats) {
@@ -360,10 +360,10 @@ TEST_F(EngineTest, IdempotentBuyReturnsTheFirstOutcome) {
             ErrorCode::kSeatTaken);
   // A transient failure is not: a paused event, then reopened, sells under the same key.
   const uint32_t other[] = {30};
-  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kPaused).is_ok());
+  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kPaused, 0).is_ok());
   EXPECT_EQ(engine_->buy(*worker_, e, other, {"order-3", ""}, now_ms_).status.code(),
             ErrorCode::kEventClosed);
-  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kOpen).is_ok());
+  ASSERT_TRUE(engine_->set_event_state(e, shm::EventState::kOpen, 0).is_ok());
   EXPECT_TRUE(engine_->buy(*worker_, e, other, {"order-3", ""}, now_ms_).status.is_ok());
   // Keys longer than the limit are refused up front.
   EXPECT_EQ(engine_->buy(*worker_, e, other, {std::string(65, 'k'), ""}, now_ms_).status.code(),

@@ -85,7 +85,7 @@ TEST_F(RecoveryTest, ReattachKeepsEveryEventHoldAndTicket) {
   ASSERT_TRUE(engine_->void_ticket(*worker_, sold.tickets[1], now_ms_).status.is_ok());
   HoldOutcome floor = engine_->hold_best(*worker_, arena, 100, 6, 0, now_ms_);
   ASSERT_TRUE(floor.status.is_ok());
-  ASSERT_TRUE(engine_->set_event_state(arena, shm::EventState::kPaused).is_ok());
+  ASSERT_TRUE(engine_->set_event_state(arena, shm::EventState::kPaused, 0).is_ok());
   const Snapshot cinema_before = snapshot(*engine_, cinema),
                  arena_before = snapshot(*engine_, arena);
   const std::string layout_before = engine_->layout(arena).canonical_json();
@@ -111,7 +111,7 @@ TEST_F(RecoveryTest, ReattachKeepsEveryEventHoldAndTicket) {
   SaleOutcome confirmed = engine_->confirm(*worker_, held.token, {}, now_ms_ + 1);
   ASSERT_TRUE(confirmed.status.is_ok()) << confirmed.status.to_string();
   // The re-attached holds are on the new worker's wheel.
-  ASSERT_TRUE(engine_->set_event_state(arena, shm::EventState::kOpen).is_ok());
+  ASSERT_TRUE(engine_->set_event_state(arena, shm::EventState::kOpen, 0).is_ok());
   EXPECT_EQ(engine_->expire_due(*worker_, floor.expires_at_ms), 1u);
   expect_consistent(*engine_, *table_, cinema);
   expect_consistent(*engine_, *table_, arena);
