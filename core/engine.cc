@@ -27,6 +27,13 @@
 //             inside the seqlock: the ticket stays valid. Cut after: the void is finished.
 // The reply to a client is sent after the operation returns, so anything recover() rolls back
 // was never acknowledged.
+//
+// Logging (core/sale_log.h): a sale is handed to the worker's SaleLog right after its intent is
+// set, a void right after its ticket is marked voided, an event creation or state change
+// before it is published. recover() logs again the sales it rolls forward and the voids it
+// finishes (a record may then appear twice; readers key records by event, seat and
+// generation, so the repeat changes nothing). A sale cut before its intent is logged by no
+// one, and never happened.
 
 namespace boxoffice {
 

@@ -367,7 +367,12 @@ bool JournalReader::open_segment_for_next(std::string* error) {
   }
   const uint64_t last = best + 1 < segments.size() ? segments[best + 1] - 1 : UINT64_MAX;
   if (fd_ >= 0 && segments[best] == segment_first_) {
-    segment_last_ = last;  // same segment; a later one may have appeared since
+    // Same segment; a later one may have appeared since, or this one been written again
+    // after a failed fdatasync: drop what is buffered past the next record and read afresh.
+    segment_last_ = last;
+    file_offset_ += buffer_at_;
+    buffer_.clear();
+    buffer_at_ = 0;
     return true;
   }
   const std::string path = directory_ + "/" + segment_name(segments[best]);

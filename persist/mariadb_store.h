@@ -7,9 +7,10 @@
 // Every write is an idempotent upsert: resending a batch that was committed (the reply to
 // COMMIT was lost, the process crashed before noting it) changes nothing. write() sorts errors
 // into two kinds:
-//  - transient: the connection, the server or a lock failed, nothing is wrong with the rows.
-//    The transaction is rolled back; the caller drops this store, reconnects with backoff and
-//    resends the same batch.
+//  - transient: the connection, the server or a lock failed, or the setup did (a missing table,
+//    privileges, read-only, disk full); nothing is wrong with the rows. The transaction is
+//    rolled back; the caller drops this store, reconnects with backoff (connect() recreates
+//    missing tables) and resends the same batch.
 //  - permanent: MariaDB refused some row (a label too long, bad UTF-8, a conflicting ticket id).
 //    The batch is redone row by row in one transaction; each refused row goes to the
 //    dead_letters table with the reason, the rest commits with the progress.
@@ -101,7 +102,6 @@ class MariadbStore {
   Failure fail_connection(const char* what, std::string* error);
   Failure fail_statement(st_mysql_stmt* stmt, const char* what, std::string* error);
   void rollback();
-  Failure write_events(const PersistBatch& batch, bool dead_letter, std::string* error);
   Failure write_tickets(const PersistBatch& batch, size_t begin, size_t count, std::string* error);
   Failure write_voids(const PersistBatch& batch, size_t begin, size_t count, std::string* error);
   Failure write_rows(const PersistBatch& batch, bool dead_letter, std::string* error);

@@ -360,8 +360,27 @@ int run(const Config& config) {
   ::signal(SIGHUP, SIG_IGN);  // logs go to stderr: nothing to reopen, and no reason to die
   std::vector<std::thread> threads;
   for (auto& reactor : reactors) threads.emplace_back([r = reactor.get()] { r->run(); });
+  // Wait for a stop signal; meanwhile, a line on each persister every 10 s while it works.
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  std::vector<uint64_t> batches_seen(persisters.size(), 0);
+  while (true) {
+    const timespec interval{10, 0};
+    signal_number = sigtimedwait(&stop_signals, nullptr, &interval);
+    if (signal_number > 0) break;
+    for (size_t i = 0; i < persisters.size(); ++i) {
+      const persist::PersisterStats stats = persisters[i]->stats();
+      if (stats.batches == batches_seen[i] && stats.lag_records == 0) continue;
+      batches_seen[i] = stats.batches;
+      log(LogLevel::kInfo,
+          "%s: %s, lag %llu records (%lld ms), %.0f rows/s, %llu batches (last %llu rows), "
+          "%llu errors",
+          persisters[i]->name().c_str(), stats.connected ? "connected" : "DISCONNECTED",
+          static_cast<unsigned long long>(stats.lag_records), static_cast<long long>(stats.lag_ms),
+          stats.rows_per_s, static_cast<unsigned long long>(stats.batches),
+          static_cast<unsigned long long>(stats.last_batch_rows),
+          static_cast<unsigned long long>(stats.errors));
+    }
+  }
   log(LogLevel::kInfo, "%s: draining", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   for (auto& reactor : reactors) reactor->request_stop();
   for (auto& thread : threads) thread.join();
