@@ -13,12 +13,17 @@
 // reading its response and goes into a log-linear histogram (64 sub-buckets per power of two,
 // under 1.6% error).
 //
-// Methods: `ping` sends {}; `hold` sends {"event": ID, "seats": [i], "ttl_ms": 600000} with i
-// uniform in [0, --seats). SEAT_TAKEN answers are completed requests, counted as conflicts; any
-// other error answer counts as an error. Output: one summary line on stdout and, with --json
-// FILE, {"method", "connections", "pipeline", "requests_per_s", "ok", "conflicts", "errors",
-// "p50_us", "p99_us", ...}. Exit status 1 when a connection was lost, a response could not be
-// matched or framed, or nothing completed.
+// Methods: `ping` sends {}; `hold` sends {"event": ID, "seats": [i], "ttl_ms": 600000}; `buy`
+// sends {"event": ID, "seats": [i], "buyer": "rpc_load"} (hold and confirm in one step: a sale).
+// The seat i is uniform in [0, --seats), or with --seat-order sequential the next one of
+// 0, 1, 2, ... (mod --seats) shared by all threads, so buys of a fresh event never conflict.
+// SEAT_TAKEN answers are completed requests, counted as conflicts; any other error answer counts
+// as an error. --requests N stops after N requests (all threads together) have been answered,
+// or at the end of the window, whichever comes first; requests_per_s is then taken over the time
+// they took. Output: one summary line on stdout and, with --json FILE, {"method",
+// "connections", "pipeline", "requests_per_s", "ok", "conflicts", "errors", "p50_us", "p99_us",
+// "elapsed_s", ...}. Exit status 1 when a connection was lost, a response could not be matched
+// or framed, or nothing completed.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -51,7 +56,7 @@ namespace {
 constexpr int64_t kSeatTakenCode = 4;              // net/PROTOCOL.md, "Errors"
 constexpr uint32_t kTtlMs = 600'000;               // hold TTL: longer than any run
 constexpr uint32_t kPipelineMax = 1u << 16;        // the msgid's low 16 bits name the slot
-constexpr size_t kRequestBytesMax = 192;           // [0, id, "hold", {event(<=64), seats, ttl}]
+constexpr size_t kRequestBytesMax = 192;  // [0, id, "hold", {event(<=64), seats, ttl}], or buy
 constexpr size_t kReadBytes = 64 << 10;            // one read() per readable connection per turn
 constexpr size_t kInputBytesMax = 4 * kReadBytes;  // a response larger than this is an error
 constexpr int kErrorCodesMax = 16;
@@ -251,7 +256,15 @@ struct Options {
   std::string method = "ping";
   std::string event;
   uint32_t seats = 0;
+  std::string seat_order = "random";
+  uint64_t requests_max = 0;  // 0: no limit, the window alone ends the run
   std::string json_path;
+};
+
+// Shared by the worker threads: how many requests were queued, which also names the next seat
+// of --seat-order sequential.
+struct SharedCounters {
+  std::atomic<uint64_t> requests_queued{0};
 };
 
 struct Counts {
@@ -295,8 +308,13 @@ struct Connection {
 // One thread's share of the connections, driven by its own epoll set.
 class Worker {
  public:
-  Worker(const Options& options, std::vector<int> fds, uint64_t seed)
-      : options_(options), random_(seed), hold_(options.method == "hold") {
+  Worker(const Options& options, SharedCounters* shared, std::vector<int> fds, uint64_t seed)
+      : options_(options),
+        shared_(shared),
+        random_(seed),
+        hold_(options.method == "hold"),
+        buy_(options.method == "buy"),
+        sequential_(options.seat_order == "sequential") {
     for (int fd : fds) {
       connections_.emplace_back(options.pipeline);
       connections_.back().fd = fd;
@@ -323,6 +341,7 @@ class Worker {
     while (open > 0) {
       const int64_t now = now_ns();
       if (now >= window_end_ns_) break;
+      if (requests_exhausted_ && in_flight_ == 0) break;  // --requests reached
       const int timeout_ms =
           static_cast<int>(std::min<int64_t>(100, (window_end_ns_ - now) / 1'000'000 + 1));
       const int n =
@@ -351,6 +370,7 @@ class Worker {
   }
 
   const Counts& counts() const { return counts_; }
+  int64_t last_response_ns() const { return last_response_ns_; }
 
  private:
   void close_connection(Connection& c) {
@@ -360,6 +380,16 @@ class Worker {
   }
 
   void queue_request(Connection& c, uint32_t slot_index, int64_t now) {
+    // The shared counter only when it is needed: it is a cache line the threads fight over.
+    uint64_t queued = 0;
+    if (options_.requests_max > 0 || sequential_) {
+      queued = shared_->requests_queued.fetch_add(1, std::memory_order_relaxed);
+      if (options_.requests_max > 0 && queued >= options_.requests_max) {
+        requests_exhausted_ = true;
+        return;
+      }
+    }
+    ++in_flight_;
     Slot& slot = c.slots[slot_index];
     slot.generation = (slot.generation + 1) & 0xffff;
     if (slot.generation == 0) slot.generation = 1;  // msgid 0 is what unreadable requests get
@@ -370,6 +400,9 @@ class Worker {
     pk.pack_array(4);
     pk.pack_uint8(0);
     pk.pack_uint32(msgid);
+    const uint32_t seat = sequential_ ? static_cast<uint32_t>(queued % options_.seats)
+                          : hold_ || buy_ ? random_.below(options_.seats)
+                                          : 0;
     if (hold_) {
       pk.pack("hold");
       pk.pack_map(3);
@@ -377,9 +410,19 @@ class Worker {
       pk.pack(options_.event);
       pk.pack("seats");
       pk.pack_array(1);
-      pk.pack_uint32(random_.below(options_.seats));
+      pk.pack_uint32(seat);
       pk.pack("ttl_ms");
       pk.pack_uint32(kTtlMs);
+    } else if (buy_) {
+      pk.pack("buy");
+      pk.pack_map(3);
+      pk.pack("event");
+      pk.pack(options_.event);
+      pk.pack("seats");
+      pk.pack_array(1);
+      pk.pack_uint32(seat);
+      pk.pack("buyer");
+      pk.pack("rpc_load");
     } else {
       pk.pack("ping");
       pk.pack_map(0);
@@ -451,7 +494,9 @@ class Worker {
     }
     Slot& slot = c.slots[slot_index];
     slot.in_flight = false;
+    --in_flight_;
     if (now >= window_begin_ns_ && now < window_end_ns_) {
+      last_response_ns_ = now;
       if (r.error_nil) {
         ++counts_.ok;
       } else if (r.error_code == kSeatTakenCode) {
@@ -495,8 +540,14 @@ class Worker {
   }
 
   const Options& options_;
+  SharedCounters* shared_;
   Random random_;
   const bool hold_;
+  const bool buy_;
+  const bool sequential_;
+  uint64_t in_flight_ = 0;
+  bool requests_exhausted_ = false;
+  int64_t last_response_ns_ = 0;
   std::vector<Connection> connections_;
   int epoll_fd_ = -1;
   int64_t window_begin_ns_ = 0;
@@ -579,15 +630,27 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_option("--method", options.method, "request to send")
-      ->check(CLI::IsMember({"ping", "hold"}))
+      ->check(CLI::IsMember({"ping", "hold", "buy"}))
       ->capture_default_str();
-  app.add_option("--event", options.event, "hold: event id");
-  app.add_option("--seats", options.seats, "hold: seat index drawn uniformly in [0, N)");
+  app.add_option("--event", options.event, "hold, buy: event id");
+  app.add_option("--seats", options.seats, "hold, buy: seat index drawn in [0, N)");
+  app.add_option("--seat-order", options.seat_order,
+                 "hold, buy: seats drawn uniformly, or 0, 1, 2, ... across all threads")
+      ->check(CLI::IsMember({"random", "sequential"}))
+      ->capture_default_str();
+  app.add_option("--requests", options.requests_max,
+                 "stop after this many requests are answered (0: run the whole window)")
+      ->capture_default_str();
   app.add_option("--json", options.json_path, "also write the results to this JSON file");
   CLI11_PARSE(app, argc, argv);
-  if (options.method == "hold" &&
+  if ((options.method == "hold" || options.method == "buy") &&
       (options.event.empty() || options.event.size() > 64 || options.seats == 0)) {
-    std::fprintf(stderr, "rpc_load: --method hold needs --event ID (1-64 chars) and --seats N\n");
+    std::fprintf(stderr, "rpc_load: --method %s needs --event ID (1-64 chars) and --seats N\n",
+                 options.method.c_str());
+    return 2;
+  }
+  if (options.requests_max > 0 && options.warmup_s > 0) {
+    std::fprintf(stderr, "rpc_load: --requests counts every answer: give --warmup 0 with it\n");
     return 2;
   }
   const size_t colon = options.addr.rfind(':');
@@ -609,9 +672,11 @@ int main(int argc, char** argv) {
     fds[i % options.threads].push_back(fd);
   }
   std::vector<std::unique_ptr<Worker>> workers;
+  SharedCounters shared;
   const uint64_t seed = static_cast<uint64_t>(now_ns());
   for (uint32_t t = 0; t < options.threads; ++t) {
-    workers.push_back(std::make_unique<Worker>(options, std::move(fds[t]), seed + 7919 * t));
+    workers.push_back(
+        std::make_unique<Worker>(options, &shared, std::move(fds[t]), seed + 7919 * t));
   }
 
   const double cpu_before_s = cpu_seconds();
@@ -628,9 +693,18 @@ int main(int argc, char** argv) {
   const double cpu_used_s = cpu_seconds() - cpu_before_s;
 
   Counts total;
-  for (auto& w : workers) total.merge(w->counts());
+  int64_t last_response_ns = window_begin_ns;
+  for (auto& w : workers) {
+    total.merge(w->counts());
+    last_response_ns = std::max(last_response_ns, w->last_response_ns());
+  }
   const uint64_t completed = total.ok + total.conflicts + total.errors;
-  const double requests_per_s = static_cast<double>(completed) / options.duration_s;
+  // The window, or with --requests the part of it until the last answer.
+  const double elapsed_s =
+      options.requests_max > 0 && completed >= options.requests_max
+          ? static_cast<double>(last_response_ns - window_begin_ns) / 1e9
+          : options.duration_s;
+  const double requests_per_s = elapsed_s > 0 ? static_cast<double>(completed) / elapsed_s : 0;
   const double p50_us = total.latency.quantile_ns(0.50) / 1e3;
   const double p99_us = total.latency.quantile_ns(0.99) / 1e3;
   // The client's CPU use over the whole run (warm-up included), in cores.
@@ -648,11 +722,11 @@ int main(int argc, char** argv) {
   }
   if (!error_detail.empty()) error_detail += ")";
   std::printf(
-      "rpc_load %s: %u connections x pipeline %u, %u thread(s), %.1f s: %.0f requests/s, "
+      "rpc_load %s: %u connections x pipeline %u, %u thread(s), %.2f s: %.0f requests/s, "
       "ok %llu, conflicts %llu, errors %llu%s, p50 %.1f us, p99 %.1f us, client CPU %.2f "
       "cores\n",
       options.method.c_str(), options.connections, options.pipeline, options.threads,
-      options.duration_s, requests_per_s, static_cast<unsigned long long>(total.ok),
+      elapsed_s, requests_per_s, static_cast<unsigned long long>(total.ok),
       static_cast<unsigned long long>(total.conflicts),
       static_cast<unsigned long long>(total.errors), error_detail.c_str(), p50_us, p99_us,
       client_cpu);
@@ -673,14 +747,14 @@ int main(int argc, char** argv) {
                  "\"duration_s\": %g, \"requests_per_s\": %.1f, \"ok\": %llu, \"conflicts\": %llu, "
                  "\"errors\": %llu, \"errors_by_name\": {%s}, \"p50_us\": %.1f, \"p99_us\": %.1f, "
                  "\"client_cpu_cores\": %.3f, \"protocol_errors\": %llu, "
-                 "\"connections_lost\": %llu}\n",
+                 "\"connections_lost\": %llu, \"elapsed_s\": %.3f}\n",
                  json_escape(options.method).c_str(), options.connections, options.pipeline,
                  options.threads, options.duration_s, requests_per_s,
                  static_cast<unsigned long long>(total.ok),
                  static_cast<unsigned long long>(total.conflicts),
                  static_cast<unsigned long long>(total.errors), error_json.c_str(), p50_us, p99_us,
                  client_cpu, static_cast<unsigned long long>(total.protocol_errors),
-                 static_cast<unsigned long long>(total.connections_lost));
+                 static_cast<unsigned long long>(total.connections_lost), elapsed_s);
     std::fclose(f);
   }
   return total.protocol_errors > 0 || total.connections_lost > 0 || completed == 0 ? 1 : 0;

@@ -307,7 +307,8 @@ Status Engine::prepare_event(const json& document, PreparedEvent* prepared) cons
     name = it->get<std::string>();
   }
   if (auto it = document.find("state"); it != document.end()) {
-    if (!it->is_string() || !parse_event_state(it->get_ref<const std::string&>(), &prepared->state)) {
+    if (!it->is_string() ||
+        !parse_event_state(it->get_ref<const std::string&>(), &prepared->state)) {
       return Status(ErrorCode::kBadRequest,
                     "event.state must be \"open\", \"paused\" or \"closed\"");
     }
@@ -1028,7 +1029,11 @@ void Engine::commit_sale(WorkerContext& worker, const EventRuntime& event, const
   intent.state.store(static_cast<uint32_t>(shm::IntentState::kCommitting),
                      std::memory_order_release);
   if (SaleLog* log = worker.sale_log()) {
-    log->sale({event.index, now_ms, idempotency_hash, request.idempotency_key, request.buyer_ref,
+    log->sale({event.index,
+               now_ms,
+               idempotency_hash,
+               request.idempotency_key,
+               request.buyer_ref,
                {sold.data(), seats.count}});
   }
 
@@ -1245,6 +1250,21 @@ Status Engine::restore_sale(const SaleEntry& entry) {
     shm::set_bits(event->taken, one);
     shm::set_bits(event->sold, one);
   }
+  // The key's outcome, so a retry after the rebuild gets these tickets, not new ones.
+  if (!entry.idempotency_key.empty()) {
+    std::array<uint32_t, shm::kSeatsPerHoldMax> seats;
+    std::array<uint64_t, shm::kSeatsPerHoldMax> nonces;
+    for (size_t i = 0; i < entry.seats.size(); ++i) {
+      seats[i] = entry.seats[i].seat;
+      nonces[i] = entry.seats[i].nonce;
+    }
+    uint32_t index;
+    if (idempotency_.claim(entry.idempotency_key, entry.sold_at_ms, &index) ==
+        IdempotencyTable::Claim::kOwned) {
+      idempotency_.finish(index, entry.event_index, 0, {seats.data(), entry.seats.size()},
+                          {nonces.data(), entry.seats.size()});
+    }
+  }
   return Status::ok();
 }
 
@@ -1291,8 +1311,8 @@ Status Engine::finish_event(uint32_t event_index, EventState state, int64_t crea
     if (Status s = load_event(event_index); !s.is_ok()) return s;
   }
   if (log && event_log_ != nullptr) {
-    if (Status s = event_log_->event_created({event_index, created_at_ms, state,
-                                              event_document(event_index)});
+    if (Status s = event_log_->event_created(
+            {event_index, created_at_ms, state, event_document(event_index)});
         !s.is_ok()) {
       return s;
     }
@@ -1418,8 +1438,17 @@ void Engine::recover_intents(WorkerContext& worker, RecoveryReport* report) {
       shm::set_bits(event->sold, one);
     }
     if (SaleLog* log = worker.sale_log(); log != nullptr && sold_count > 0) {
-      log->sale({event->index, last.sold_at_ms, last.idempotency_hash, {},
-                 std::string_view(last.buyer, last.buyer_bytes), {sold.data(), sold_count}});
+      std::string_view key;
+      if (const uint32_t pending = intent.pending_idempotency_plus_one.load(); pending != 0) {
+        const shm::IdempotencyEntry& e = idempotency_.entry(pending - 1);
+        key = std::string_view(e.key, std::min(e.key_bytes, shm::kIdempotencyKeyBytesMax));
+      }
+      log->sale({event->index,
+                 last.sold_at_ms,
+                 last.idempotency_hash,
+                 key,
+                 std::string_view(last.buyer, last.buyer_bytes),
+                 {sold.data(), sold_count}});
     }
     if (intent.hold_index_plus_one != 0) {
       const uint32_t h = intent.hold_index_plus_one - 1;

@@ -201,11 +201,12 @@ class Engine {
   // Expires the holds on `worker`'s wheel whose deadline has passed; returns how many.
   uint32_t expire_due(WorkerContext& worker, int64_t now_ms);
 
-  // Rebuilding a table from the journal and MariaDB (persist/recovery.h), before any booking
+  // Rebuilding a table from the journal and MariaDB (persist/restore.h), before any booking
   // call and on one thread. Nothing is logged. restore_event() must be given the events in
   // index order (indices are allocated in order, and ticket ids embed them); restore_sale()
-  // and restore_void() may come in any order: for each seat the highest generation wins, and
-  // a void applies to its own generation only.
+  // calls may come in any order (for each seat the highest generation wins), restore_void()
+  // after them (a void applies to its own generation only). A sale that carries its
+  // idempotency key (journal records do; MariaDB keeps only its hash) re-registers the key.
   Status restore_event(const EventEntry& entry);
   Status restore_sale(const SaleEntry& entry);
   Status restore_void(const VoidEntry& entry);
@@ -213,8 +214,7 @@ class Engine {
   std::vector<uint32_t> unfinished_events() const;
   // Publishes such an event in `state`: as recorded when the log has its creation, else
   // closed (never acknowledged, so it must not go on sale); `log` records it first.
-  Status finish_event(uint32_t event_index, shm::EventState state, int64_t created_at_ms,
-                      bool log);
+  Status finish_event(uint32_t event_index, shm::EventState state, int64_t created_at_ms, bool log);
   // The stored event document ({"id", "name"?, "layout"}) an event was created from.
   std::string_view event_document(uint32_t event_index) const;
 

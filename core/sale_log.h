@@ -35,10 +35,10 @@ struct SoldSeat {
 struct SaleEntry {
   uint32_t event_index = 0;
   int64_t sold_at_ms = 0;
-  uint64_t idempotency_hash = 0;      // 0: no key
-  std::string_view idempotency_key;   // empty: no key
-  std::string_view buyer_ref;         // <= shm::kBuyerRefBytesMax
-  std::span<const SoldSeat> seats;    // 1..shm::kSeatsPerHoldMax
+  uint64_t idempotency_hash = 0;     // 0: no key
+  std::string_view idempotency_key;  // empty: no key
+  std::string_view buyer_ref;        // <= shm::kBuyerRefBytesMax
+  std::span<const SoldSeat> seats;   // 1..shm::kSeatsPerHoldMax
 };
 
 struct VoidEntry {

@@ -10,7 +10,7 @@
 namespace boxoffice::net {
 
 namespace {
-constexpr int64_t kSyncRetryMs = 100;         // after a failed journal write or fdatasync
+constexpr int64_t kSyncRetryMs = 100;           // after a failed journal write or fdatasync
 constexpr int64_t kSyncErrorLogEveryMs = 5000;  // one log line per this while it keeps failing
 }  // namespace
 
@@ -172,8 +172,9 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
     }
     consumed += frame_bytes;
     const uint64_t needed = durability_ == Durability::kMemory ? 0 : log_->appended_sequence();
-    if (!gate_.send(id, output, {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()},
-                    needed, reply_bound())) {
+    if (!gate_.send(id, output,
+                    {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()}, needed,
+                    reply_bound())) {
       *close = true;  // the client does not read its responses
       break;
     }

@@ -41,7 +41,7 @@ class ControlLog : public EventLog {
 // What the control journal says about events, replayed in order.
 struct ControlEvents {
   struct Event {
-    EventEntry entry;  // document points into `documents`
+    EventEntry entry;                                // document points into `documents`
     shm::EventState state = shm::EventState::kOpen;  // after every state change
   };
   std::vector<Event> events;  // by index

@@ -418,8 +418,8 @@ size_t JournalReader::read(uint64_t until, size_t records_max,
       buffer_at_ += kHeaderBytes + payload_bytes;
       if (sequence < next_) continue;  // before where we start
       if (sequence != next_) {
-        *error = "journal " + directory_ + ": sequence " + std::to_string(sequence) +
-                 " where " + std::to_string(next_) + " was due";
+        *error = "journal " + directory_ + ": sequence " + std::to_string(sequence) + " where " +
+                 std::to_string(next_) + " was due";
         *ok = false;
         return delivered;
       }
@@ -436,12 +436,11 @@ size_t JournalReader::read(uint64_t until, size_t records_max,
       buffer_at_ = 0;
     }
     const size_t had = buffer_.size();
-    const size_t want = std::max(kReadBytes, available >= kHeaderBytes
-                                                 ? kHeaderBytes + get32(buffer_.data())
-                                                 : size_t{0});
+    const size_t want = std::max(
+        kReadBytes, available >= kHeaderBytes ? kHeaderBytes + get32(buffer_.data()) : size_t{0});
     buffer_.resize(had + want);
-    const ssize_t n = ::pread(fd_, buffer_.data() + had, want,
-                              static_cast<off_t>(file_offset_ + had));
+    const ssize_t n =
+        ::pread(fd_, buffer_.data() + had, want, static_cast<off_t>(file_offset_ + had));
     buffer_.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
     if (n > 0) continue;
     // End of this segment for now: the rest may be in the next one.

@@ -110,8 +110,8 @@ bool Persister::resume(std::string* error) {
     if (first > done + 1) {
       // Only possible when the destination lost data (restored from an old backup): the
       // records in between are gone from the journal too. Say so and go on from what is left.
-      log_(name_ + ": stream " + s->config.name + " was persisted up to " +
-           std::to_string(done) + " but its journal starts at " + std::to_string(first) +
+      log_(name_ + ": stream " + s->config.name + " was persisted up to " + std::to_string(done) +
+           " but its journal starts at " + std::to_string(first) +
            "; records in between cannot be sent again");
       done = first - 1;
     }
@@ -181,8 +181,8 @@ bool Persister::add_record(size_t stream, uint8_t type, std::span<const uint8_t>
       EventEntry e;
       if (!decode_event(payload, &e, error)) return false;
       const nlohmann::json doc = nlohmann::json::parse(e.document, nullptr, false);
-      if (doc.is_discarded() || !doc.is_object() || !doc.contains("id") ||
-          !doc["id"].is_string() || !doc.contains("layout") || !doc["layout"].is_object()) {
+      if (doc.is_discarded() || !doc.is_object() || !doc.contains("id") || !doc["id"].is_string() ||
+          !doc.contains("layout") || !doc["layout"].is_object()) {
         *error = "event record: document is not an event";
         return false;
       }
@@ -249,8 +249,8 @@ void Persister::run() {
       const uint64_t durable = s.config.durable();
       if (durable > s.persisted.load()) lag += durable - s.persisted.load();
       if (s.broken || s.reader->next_sequence() > durable) continue;
-      const size_t budget = options_.batch_rows_max - std::min<size_t>(batch_.rows(),
-                                                                      options_.batch_rows_max);
+      const size_t budget =
+          options_.batch_rows_max - std::min<size_t>(batch_.rows(), options_.batch_rows_max);
       if (budget == 0) break;
       const size_t index = batch_.streams.size();
       batch_.streams.push_back({s.config.name, 0});
@@ -319,7 +319,8 @@ void Persister::run() {
     stats_.last_batch_rows = batch_.rows();
     stats_.batch_rows_max_seen = std::max<uint64_t>(stats_.batch_rows_max_seen, batch_.rows());
     stats_.lag_records = lag > records ? lag - records : 0;
-    stats_.lag_ms = oldest_pending_sale_ms_ > 0 ? std::max<int64_t>(0, wall_ms() - oldest_pending_sale_ms_) : 0;
+    stats_.lag_ms =
+        oldest_pending_sale_ms_ > 0 ? std::max<int64_t>(0, wall_ms() - oldest_pending_sale_ms_) : 0;
     if (steady_ms() - window_started_ms >= 1000) {
       stats_.rows_per_s = 1000.0 * static_cast<double>(window_rows) /
                           static_cast<double>(steady_ms() - window_started_ms);

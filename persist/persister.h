@@ -38,8 +38,8 @@ class PersistSink {
 };
 
 struct PersistStream {
-  std::string name;       // "control", "worker-0", ...
-  std::string directory;  // its journal segments
+  std::string name;                   // "control", "worker-0", ...
+  std::string directory;              // its journal segments
   std::function<uint64_t()> durable;  // the last record known to be on disk
 };
 
@@ -56,11 +56,11 @@ struct PersisterStats {
   uint64_t batches = 0;
   uint64_t last_batch_rows = 0;
   uint64_t batch_rows_max_seen = 0;
-  uint64_t errors = 0;        // failed connects and writes
-  uint64_t bad_records = 0;   // records that did not decode (logged, skipped)
-  uint64_t lag_records = 0;   // durable records not yet persisted, all streams
-  int64_t lag_ms = 0;         // age of the oldest sale not yet persisted (0 when caught up)
-  double rows_per_s = 0;      // over the last second or so
+  uint64_t errors = 0;       // failed connects and writes
+  uint64_t bad_records = 0;  // records that did not decode (logged, skipped)
+  uint64_t lag_records = 0;  // durable records not yet persisted, all streams
+  int64_t lag_ms = 0;        // age of the oldest sale not yet persisted (0 when caught up)
+  double rows_per_s = 0;     // over the last second or so
   std::string last_error;
 };
 
@@ -89,8 +89,8 @@ class Persister {
   void run();
   bool resume(std::string* error);  // connect + load progress + position the readers
   // Appends the rows of one record to the batch; false when the record does not decode.
-  bool add_record(size_t stream, uint8_t type, std::span<const uint8_t> payload,
-                  uint64_t sequence, std::string* error);
+  bool add_record(size_t stream, uint8_t type, std::span<const uint8_t> payload, uint64_t sequence,
+                  std::string* error);
   std::string seat_label(uint32_t event_index, uint32_t seat) const;
   void set_error(const std::string& error);
 

@@ -48,8 +48,8 @@ bool open_journals(const JournalSetOptions& options, JournalSet* set,
                                   &tail, error);
   if (!set->control) return false;
   if (tail.truncated_bytes > 0) {
-    notes->push_back("control journal: cut " + std::to_string(tail.truncated_bytes) +
-                     " bytes (" + tail.reason + ")");
+    notes->push_back("control journal: cut " + std::to_string(tail.truncated_bytes) + " bytes (" +
+                     tail.reason + ")");
   }
   uint32_t count = options.workers;
   for (uint32_t n : worker_directories(options.directory)) count = std::max(count, n + 1);
@@ -74,8 +74,8 @@ bool open_journals(const JournalSetOptions& options, JournalSet* set,
                        report.tail.reason + ")");
     }
     if (report.staged_recovered > 0) {
-      notes->push_back(set->stream_name(i) + " journal: " +
-                       std::to_string(report.staged_recovered) +
+      notes->push_back(set->stream_name(i) +
+                       " journal: " + std::to_string(report.staged_recovered) +
                        " records recovered from the staging file");
     }
     set->workers.push_back(std::move(log));
@@ -90,7 +90,8 @@ bool reconcile_events(Engine& engine, ControlLog& control_log, const ControlEven
   const uint32_t in_table = engine.table().events_used();
   if (in_table < control.events.size()) {
     notes->push_back("seat table has " + std::to_string(in_table) + " events, the journal " +
-                     std::to_string(control.events.size()) + ": the table is older than its journal");
+                     std::to_string(control.events.size()) +
+                     ": the table is older than its journal");
     *rebuild = true;
     return true;
   }

@@ -61,9 +61,9 @@ bool reconcile_events(Engine& engine, ControlLog& control_log, const ControlEven
 
 // Sales and voids kept in MariaDB, for a rebuild whose journals were trimmed: calls `sale` for
 // every ticket and `voided` for every voided one. False with *error when MariaDB cannot be read.
-using TicketSource = std::function<bool(const std::function<void(const SaleEntry&)>& sale,
-                                        const std::function<void(const VoidEntry&)>& voided,
-                                        std::string* error)>;
+using TicketSource =
+    std::function<bool(const std::function<void(const SaleEntry&)>& sale,
+                       const std::function<void(const VoidEntry&)>& voided, std::string* error)>;
 
 struct RebuildReport {
   uint32_t events = 0;

@@ -63,8 +63,7 @@ std::unique_ptr<PersistSink> make_redis_sink(const RedisConfig& config) {
 
 TicketSource mariadb_ticket_source(const MariadbConfig& config, uint32_t events) {
   return [config, events](const std::function<void(const SaleEntry&)>& sale,
-                          const std::function<void(const VoidEntry&)>& voided,
-                          std::string* error) {
+                          const std::function<void(const VoidEntry&)>& voided, std::string* error) {
     auto store = MariadbStore::connect(config, error);
     if (!store) return false;
     for (uint32_t e = 0; e < events; ++e) {

@@ -100,9 +100,9 @@ std::unique_ptr<WorkerLog> WorkerLog::open(const WorkerLogOptions& options,
               ++report->staged_recovered;
             } else {
               *error = "journal " + options.journal_directory + " ends before sequence " +
-                       std::to_string(r.sequence) + " of its staging file " +
-                       options.staging_path + ": records " + std::to_string(next) + ".." +
-                       std::to_string(r.sequence - 1) + " are missing";
+                       std::to_string(r.sequence) + " of its staging file " + options.staging_path +
+                       ": records " + std::to_string(next) + ".." + std::to_string(r.sequence - 1) +
+                       " are missing";
               ok = false;
               return false;
             }
@@ -129,8 +129,8 @@ std::unique_ptr<WorkerLog> WorkerLog::open(const WorkerLogOptions& options,
     *error = errno_text("cannot size " + options.staging_path);
     return nullptr;
   }
-  void* mapped = ::mmap(nullptr, file_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                        log->staging_fd_, 0);
+  void* mapped =
+      ::mmap(nullptr, file_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, log->staging_fd_, 0);
   if (mapped == MAP_FAILED) {
     *error = errno_text("cannot map " + options.staging_path);
     return nullptr;

@@ -48,9 +48,9 @@ struct WorkerLogOptions {
 
 // What open() found and did.
 struct WorkerLogOpenReport {
-  JournalTail tail;                 // the journal's own repair of a torn tail
-  uint64_t staged_recovered = 0;    // records found only in the staging file, now journaled
-  uint64_t staged_already = 0;      // staged records the journal already had
+  JournalTail tail;               // the journal's own repair of a torn tail
+  uint64_t staged_recovered = 0;  // records found only in the staging file, now journaled
+  uint64_t staged_already = 0;    // staged records the journal already had
 };
 
 class WorkerLog : public SaleLog {

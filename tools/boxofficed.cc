@@ -17,12 +17,12 @@
 
 #include "core/engine.h"
 #include "net/api_keys.h"
-#include "persist/restore.h"
-#include "persist/sinks.h"
 #include "net/reactor.h"
 #include "net/reactor_support.h"
 #include "net/rpc_handler.h"
 #include "net/seat_feed.h"
+#include "persist/restore.h"
+#include "persist/sinks.h"
 
 namespace {
 
@@ -57,13 +57,13 @@ struct Config {
   unsigned workers = std::max(1u, std::thread::hardware_concurrency());
   std::string io = "auto";
   std::string durability = "journal";
-  std::string mariadb_url;  // empty: no MariaDB (the journal alone keeps the sales)
+  std::string mariadb_url;    // empty: no MariaDB (the journal alone keeps the sales)
   std::string redis_address;  // empty: no Redis outbox
   std::string redis_stream = "boxoffice:tickets";
   uint64_t redis_stream_length_max = 1'000'000;
   uint64_t persist_backlog_max = 1'000'000;  // records not yet in MariaDB; then sales get BUSY
   uint32_t persist_batch_rows = 10'000;
-  int64_t persist_drain_ms = 5'000;  // on shutdown: time the persisters get to catch up
+  int64_t persist_drain_ms = 5'000;           // on shutdown: time the persisters get to catch up
   uint64_t journal_staging_bytes = 4u << 20;  // per worker
   uint64_t journal_segment_bytes = 64u << 20;
   std::string api_keys_path;
@@ -233,7 +233,8 @@ int run(const Config& config) {
             "records: give --mariadb");
         return 1;
       }
-      database = persist::mariadb_ticket_source(mariadb, static_cast<uint32_t>(control.events.size()));
+      database =
+          persist::mariadb_ticket_source(mariadb, static_cast<uint32_t>(control.events.size()));
     }
     persist::RebuildReport report;
     if (!persist::rebuild_table(*engine, control, journals, needs_database ? &database : nullptr,
@@ -286,7 +287,8 @@ int run(const Config& config) {
     uint64_t floor = UINT64_MAX;
     for (const auto& p : persisters) floor = std::min(floor, p->persisted(stream));
     persist::WorkerLog& worker_log = *journals.workers[stream - 1];
-    if (persisters[0]->name() == "mariadb") worker_log.set_persisted(persisters[0]->persisted(stream));
+    if (persisters[0]->name() == "mariadb")
+      worker_log.set_persisted(persisters[0]->persisted(stream));
     persist::delete_persisted_segments(worker_log.directory(), floor);
   };
   auto persister_log = [](const std::string& line) { log(LogLevel::kWarn, "%s", line.c_str()); };
@@ -435,8 +437,7 @@ int main(int argc, char** argv) {
                  "journal records per worker not yet in MariaDB before sales get BUSY")
       ->check(CLI::Range(uint64_t{1000}, uint64_t{1} << 40))
       ->capture_default_str();
-  app.add_option("--persist-batch-rows", config.persist_batch_rows,
-                 "rows per MariaDB transaction")
+  app.add_option("--persist-batch-rows", config.persist_batch_rows, "rows per MariaDB transaction")
       ->check(CLI::Range(1u, 1'000'000u))
       ->capture_default_str();
   app.add_option("--persist-drain-ms", config.persist_drain_ms,
