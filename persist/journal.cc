@@ -17,6 +17,9 @@ namespace boxoffice::persist {
 namespace {
 
 constexpr size_t kHeaderBytes = kRecordHeaderBytes;
+// No record is larger (the control journal's event documents are the largest): a length beyond
+// it is corruption, not a reason to allocate.
+constexpr uint32_t kReaderRecordBytesMax = 64u << 20;
 constexpr char kSuffix[] = ".journal";
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
@@ -257,10 +260,43 @@ bool JournalWriter::write_framed(std::span<const uint8_t> frames, uint64_t first
   return true;
 }
 
-bool JournalWriter::restart_segment(uint64_t first_sequence, std::string* error) {
-  BOXOFFICE_ASSERT(first_sequence <= next_sequence_ && first_sequence > synced_sequence_);
-  if (!start_segment(first_sequence, error)) return false;
-  next_sequence_ = first_sequence;
+bool JournalWriter::rewrite_segment(uint64_t first, std::span<const uint8_t> frames, uint64_t last,
+                                    std::string* error) {
+  BOXOFFICE_ASSERT(first > synced_sequence_ && first <= next_sequence_ && last + 1 >= first);
+  const std::string path = options_.directory + "/" + segment_name(first);
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    *error = errno_text("cannot create journal segment " + temporary);
+    return false;
+  }
+  size_t done = 0;
+  while (done < frames.size()) {
+    const ssize_t n = ::write(fd, frames.data() + done, frames.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (done < frames.size() || ::fdatasync(fd) != 0 ||
+      ::rename(temporary.c_str(), path.c_str()) != 0) {
+    *error = errno_text("rewriting journal segment " + path);
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    return false;
+  }
+  const int dir = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool dir_synced = dir >= 0 && ::fsync(dir) == 0;
+  if (dir >= 0) ::close(dir);
+  if (!dir_synced) {
+    *error = errno_text("fsync of journal directory " + options_.directory);
+    ::close(fd);
+    return false;
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  segment_bytes_ = frames.size();
+  next_sequence_ = last + 1;
+  synced_sequence_ = last;
   return true;
 }
 
@@ -406,6 +442,12 @@ size_t JournalReader::read(uint64_t until, size_t records_max,
     // A whole record in the buffer?
     const size_t available = buffer_.size() - buffer_at_;
     const uint8_t* p = buffer_.data() + buffer_at_;
+    if (available >= kHeaderBytes && get32(p) > kReaderRecordBytesMax) {
+      *error = "journal " + directory_ + ": record length " + std::to_string(get32(p)) +
+               " over the limit after sequence " + std::to_string(next_ - 1);
+      *ok = false;
+      return delivered;
+    }
     if (available >= kHeaderBytes && available >= kHeaderBytes + get32(p)) {
       const uint32_t payload_bytes = get32(p);
       const uint64_t sequence = get64(p + 8);

@@ -64,10 +64,14 @@ class JournalWriter {
   // end of the segment. A full segment is fdatasynced and closed first and a new one begun.
   bool write_framed(std::span<const uint8_t> frames, uint64_t first, uint64_t last,
                     std::string* error);
-  // Begins a new segment at `first_sequence` (<= next_sequence()): after a failed fdatasync
-  // the records since the last good one are written again there, and the new segment
-  // supersedes the old one's copies (readers stop each segment where the next one begins).
-  bool restart_segment(uint64_t first_sequence, std::string* error);
+  // After a failed fdatasync: writes `frames` (records [first, last], the ones not known to be
+  // durable; may be empty, then last = first - 1) to a new segment that supersedes the old
+  // one's copies from `first` on (readers stop each segment where the next one begins). The
+  // segment is written under a temporary name, fdatasynced and only then renamed into place,
+  // so a crash in between leaves the old segment as the last one. On success the records are
+  // durable and appends continue in the new segment.
+  bool rewrite_segment(uint64_t first, std::span<const uint8_t> frames, uint64_t last,
+                       std::string* error);
   int fd() const { return fd_; }  // of the current segment, for an fdatasync elsewhere
   void set_synced(uint64_t sequence) { synced_sequence_ = sequence; }
 

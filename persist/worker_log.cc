@@ -194,25 +194,28 @@ void WorkerLog::stage(RecordType type, std::span<const uint8_t> payload) {
 uint64_t WorkerLog::write_staged(std::string* error) {
   const uint64_t used = staging_->used_bytes.load(std::memory_order_relaxed);
   if (failed_) {
-    // Everything since the last durable record is written again to a new segment.
+    // Everything since the last durable record is written again, to a new segment that is
+    // fdatasynced before it replaces the old one's copies.
     const uint64_t first = durable_sequence() + 1;
-    if (!writer_->restart_segment(first, error)) {
+    BOXOFFICE_ASSERT(unsynced_.empty() || unsynced_first_ == first);
+    const uint64_t last = unsynced_.empty() ? first - 1
+                          : used > 0        ? frame_sequence(staging_data_) - 1
+                                            : appended_sequence();
+    if (!writer_->rewrite_segment(first, unsynced_, last, error)) {
       last_error_ = *error;
       return 0;
     }
-    if (!unsynced_.empty()) {
-      BOXOFFICE_ASSERT(unsynced_first_ == first);
-      const uint64_t last = used > 0 ? frame_sequence(staging_data_) - 1 : appended_sequence();
-      if (!writer_->write_framed(unsynced_, first, last, error)) {
-        last_error_ = *error;
-        return 0;
-      }
-    }
+    if (last >= first) synced(last);
+    failed_ = false;
   }
   if (used > 0) {
     const uint64_t first = frame_sequence(staging_data_);
     const uint64_t last = next_sequence_ - 1;
-    if (!writer_->write_framed({staging_data_, used}, first, last, error)) {
+    const bool written = writer_->write_framed({staging_data_, used}, first, last, error);
+    // A rotation inside write_framed() fdatasynced the full segment: what it holds is durable,
+    // and a rewrite after a failed fdatasync must begin after it, in the newest segment.
+    if (writer_->synced_sequence() > durable_sequence()) synced(writer_->synced_sequence());
+    if (!written) {
       // The segment may now end in a torn record: the next attempt starts a new one. The
       // records stay staged (they outlive a crash there) until a write succeeds.
       failed_ = true;

@@ -73,8 +73,8 @@ TEST(RecordsTest, SalesRoundTripAtEveryLimit) {
       {5, 0, 1},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(::testing::Message() << c.seats << " seats, key " << c.key_bytes << ", buyer "
-                                      << c.buyer_bytes);
+    SCOPED_TRACE(::testing::Message()
+                 << c.seats << " seats, key " << c.key_bytes << ", buyer " << c.buyer_bytes);
     const SaleFixture sale = make_sale(c.seats, c.key_bytes, c.buyer_bytes);
     const std::vector<uint8_t> payload = encoded_sale(sale.entry());
     EXPECT_EQ(payload.size(), 4 + 8 + 8 + 3 + c.key_bytes + c.buyer_bytes + c.seats * 24);
@@ -121,8 +121,8 @@ TEST(RecordsTest, VoidsEventsAndStateChangesRoundTrip) {
 
   for (shm::EventState state :
        {shm::EventState::kOpen, shm::EventState::kPaused, shm::EventState::kClosed}) {
-    for (const std::string& document : {std::string(), std::string("{\"id\":\"E\",\"layout\":{}}"),
-                                       std::string(100'000, 'x')}) {
+    for (const std::string& document :
+         {std::string(), std::string("{\"id\":\"E\",\"layout\":{}}"), std::string(100'000, 'x')}) {
       const EventEntry e{3, 1'700'000'000'002, state, document};
       const std::vector<uint8_t> payload = encode_event(e);
       EXPECT_EQ(payload.size(), 16 + document.size());
@@ -162,13 +162,12 @@ void expect_every_truncation_refused(const std::vector<uint8_t>& payload, Decode
 
 TEST(RecordsTest, EveryTruncationOfASaleIsRefused) {
   for (size_t seats : {size_t{1}, size_t{shm::kSeatsPerHoldMax}}) {
-    const SaleFixture sale =
-        make_sale(seats, shm::kIdempotencyKeyBytesMax, shm::kBuyerRefBytesMax);
-    expect_every_truncation_refused(
-        encoded_sale(sale.entry()), [](std::span<const uint8_t> p, std::string* error) {
-          DecodedSale decoded;
-          return decode_sale(p, &decoded, error);
-        });
+    const SaleFixture sale = make_sale(seats, shm::kIdempotencyKeyBytesMax, shm::kBuyerRefBytesMax);
+    expect_every_truncation_refused(encoded_sale(sale.entry()),
+                                    [](std::span<const uint8_t> p, std::string* error) {
+                                      DecodedSale decoded;
+                                      return decode_sale(p, &decoded, error);
+                                    });
   }
 }
 
