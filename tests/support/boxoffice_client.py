@@ -166,9 +166,11 @@ class Server:
         return [self.binary, "--listen", f"127.0.0.1:{self.port}", *self.args]
 
     def start(self, timeout_s=60):
-        """Starts the process and waits until it accepts connections; RuntimeError (with the
-        log) if it exits first or is not listening within timeout_s. Returns self."""
+        """Starts the process and waits until it says it listens and accepts a connection;
+        RuntimeError (with the log) if it exits first or is not listening within timeout_s.
+        Returns self."""
         assert self.process is None or self.process.poll() is not None, "already running"
+        self.wait_port_closed()
         self.starts += 1
         self.log_path = os.path.join(self.directory, f"boxofficed-{self.starts}.log")
         with open(self.log_path, "wb") as log:
@@ -176,15 +178,35 @@ class Server:
                                             stdout=log, stderr=log)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"boxofficed exited {self.process.returncode}:\n{self.log()}")
-                time.sleep(0.02)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"boxofficed exited {self.process.returncode}:\n{self.log()}")
+            # The log line first: a connection alone could reach the socket of a process
+            # killed a moment ago (see wait_port_closed).
+            if "boxofficed listening on" in self.log():
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return self
+                except OSError:
+                    pass
+            time.sleep(0.01)
         self.kill9()
         raise RuntimeError(f"boxofficed not listening after {timeout_s} s:\n{self.log()}")
+
+    def wait_port_closed(self, timeout_s=TIMEOUT_S):
+        """Waits until nothing accepts connections on the port. A process killed while its
+        listening sockets sat in io_uring requests leaves them to the kernel's deferred ring
+        teardown: for a moment after the process is gone they still accept connections (which
+        are then reset), and SO_REUSEPORT would share new connections with them."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError:
+                return
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"port {self.port} still accepts connections {timeout_s} s "
+                                   "after the server stopped")
+            time.sleep(0.005)
 
     def running(self):
         return self.process is not None and self.process.poll() is None
@@ -196,8 +218,10 @@ class Server:
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
-    def stop(self, timeout_s=30):
-        """SIGTERM, then wait (SIGKILL past timeout_s, and AssertionError). Returns the log."""
+    def stop(self, timeout_s=30, check=True):
+        """SIGTERM, then wait (SIGKILL past timeout_s, and AssertionError). Returns the log.
+        With `check`, an exit status other than 0 (a sanitizer's report, a failed drain) is an
+        AssertionError carrying the log."""
         if self.running():
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -206,6 +230,9 @@ class Server:
                 self.process.kill()
                 self.process.wait(timeout=TIMEOUT_S)
                 raise AssertionError(f"boxofficed ignored SIGTERM for {timeout_s} s:\n{self.log()}")
+            if check and self.process.returncode != 0:
+                raise AssertionError(f"boxofficed exited {self.process.returncode} after SIGTERM:"
+                                     f"\n{self.log()}")
         return self.log()
 
     def kill9(self):
@@ -214,6 +241,7 @@ class Server:
             self.process.kill()
         if self.process is not None:
             self.process.wait(timeout=TIMEOUT_S)
+        self.wait_port_closed()
         return self.log()
 
     def close(self):
