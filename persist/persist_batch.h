@@ -73,7 +73,9 @@ struct PersistBatch {
   std::vector<TicketRow> tickets;
   std::vector<VoidRow> voids;
   std::vector<StreamProgress> streams;
-  size_t rows() const { return events.size() + event_states.size() + tickets.size() + voids.size(); }
+  size_t rows() const {
+    return events.size() + event_states.size() + tickets.size() + voids.size();
+  }
   void clear() {
     events.clear();
     event_states.clear();

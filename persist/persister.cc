@@ -198,6 +198,8 @@ bool Persister::add_record(size_t stream, uint8_t type, std::span<const uint8_t>
       batch_.events.push_back(std::move(row));
       return true;
     }
+    case RecordType::kFiller:
+      return true;
     case RecordType::kEventState: {
       EventStateEntry e;
       if (!decode_event_state(payload, &e, error)) return false;

@@ -8,6 +8,7 @@
 //                  u8 seat count | key | buyer | count x (u32 seat | u32 generation |
 //                  u64 nonce | i64 price_cents)
 //   kVoid          u32 event | u32 seat | u32 generation | u64 nonce | i64 voided_at_ms
+//   kFiller        (empty)
 //
 // Thread safety: pure functions.
 #pragma once
@@ -22,7 +23,15 @@
 
 namespace boxoffice::persist {
 
-enum class RecordType : uint8_t { kEventCreated = 1, kEventState = 2, kSale = 3, kVoid = 4 };
+enum class RecordType : uint8_t {
+  kEventCreated = 1,
+  kEventState = 2,
+  kSale = 3,
+  kVoid = 4,
+  // No payload, no meaning: fills sequences a damaged journal lost but a destination already
+  // has, so the journal never gives those sequences to new records (WorkerLog::fill_to).
+  kFiller = 5,
+};
 
 inline constexpr size_t kSaleRecordBytesMax = 4 + 8 + 8 + 3 + shm::kIdempotencyKeyBytesMax +
                                               shm::kBuyerRefBytesMax +

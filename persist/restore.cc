@@ -31,9 +31,9 @@ std::vector<uint32_t> worker_directories(const std::string& directory) {
 
 std::string RebuildReport::to_string() const {
   return "events=" + std::to_string(events) +
-         " sales_from_database=" + std::to_string(sales_from_database) +
-         " sales_from_journal=" + std::to_string(sales_from_journal) +
-         " voids=" + std::to_string(voids) +
+         " tickets_from_database=" + std::to_string(tickets_from_database) +
+         " sale_records_from_journal=" + std::to_string(sale_records_from_journal) +
+         " void_records=" + std::to_string(void_records) +
          " voids_without_sale=" + std::to_string(voids_without_sale);
 }
 
@@ -68,6 +68,8 @@ bool open_journals(const JournalSetOptions& options, JournalSet* set,
     WorkerLogOpenReport report;
     auto log = WorkerLog::open(worker, &report, error);
     if (!log) return false;
+    set->tail_cut.push_back(report.tail.truncated_bytes > 0);
+    set->last_sequence_at_open.push_back(log->appended_sequence());
     if (report.tail.truncated_bytes > 0) {
       notes->push_back(set->stream_name(i) + " journal: cut " +
                        std::to_string(report.tail.truncated_bytes) + " bytes (" +
@@ -177,7 +179,7 @@ bool rebuild_table(Engine& engine, const ControlEvents& control, const JournalSe
     ++*counter;
   };
   if (database != nullptr) {
-    if (!(*database)([&](const SaleEntry& sale) { restore(sale, &report->sales_from_database); },
+    if (!(*database)([&](const SaleEntry& sale) { restore(sale, &report->tickets_from_database); },
                      [&](const VoidEntry& v) { voids.push_back(v); }, error)) {
       return false;
     }
@@ -192,7 +194,7 @@ bool rebuild_table(Engine& engine, const ControlEvents& control, const JournalSe
           if (r.type == static_cast<uint8_t>(RecordType::kSale)) {
             DecodedSale sale;
             if (!decode_sale(r.payload, &sale, error)) return ok = false;
-            restore(sale.entry, &report->sales_from_journal);
+            restore(sale.entry, &report->sale_records_from_journal);
           } else if (r.type == static_cast<uint8_t>(RecordType::kVoid)) {
             VoidEntry v;
             if (!decode_void(r.payload, &v, error)) return ok = false;
@@ -215,7 +217,7 @@ bool rebuild_table(Engine& engine, const ControlEvents& control, const JournalSe
       *error = "void on event " + std::to_string(v.event_index) + ": " + s.to_string();
       return false;
     }
-    ++report->voids;
+    ++report->void_records;
   }
   return true;
 }

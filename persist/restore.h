@@ -39,6 +39,10 @@ struct JournalSetOptions {
 
 struct JournalSet {
   std::unique_ptr<ControlLog> control;
+  // Per worker journal: its last record before this start, and whether open() cut a damaged
+  // tail (then a destination may hold sequences the journal no longer has: fill_to()).
+  std::vector<uint64_t> last_sequence_at_open;
+  std::vector<bool> tail_cut;
   // Index = worker index; [0, workers) serve, the rest (from an earlier, larger --workers)
   // are only drained by the persister.
   std::vector<std::unique_ptr<WorkerLog>> workers;
@@ -67,9 +71,9 @@ using TicketSource =
 
 struct RebuildReport {
   uint32_t events = 0;
-  uint64_t sales_from_database = 0;
-  uint64_t sales_from_journal = 0;
-  uint64_t voids = 0;
+  uint64_t tickets_from_database = 0;
+  uint64_t sale_records_from_journal = 0;
+  uint64_t void_records = 0;        // read from both; a void in both counts twice
   uint64_t voids_without_sale = 0;  // a void whose sale is in neither place (reported only)
   std::string to_string() const;
 };

@@ -173,6 +173,15 @@ void WorkerLog::voided(const VoidEntry& entry) {
   stage(RecordType::kVoid, {payload, encode_void(entry, payload)});
 }
 
+uint64_t WorkerLog::fill_to(uint64_t sequence) {
+  uint64_t filled = 0;
+  while (next_sequence_ <= sequence) {
+    stage(RecordType::kFiller, {});
+    ++filled;
+  }
+  return filled;
+}
+
 void WorkerLog::stage(RecordType type, std::span<const uint8_t> payload) {
   const size_t bytes = kRecordHeaderBytes + payload.size();
   uint64_t used = staging_->used_bytes.load(std::memory_order_relaxed);

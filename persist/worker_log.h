@@ -64,6 +64,10 @@ class WorkerLog : public SaleLog {
   void sale(const SaleEntry& entry) override;
   void voided(const VoidEntry& entry) override;
 
+  // Start-up only: stages filler records until `sequence` is taken, when a damaged tail was cut
+  // below what a destination already has (MariaDB's progress). Returns how many.
+  uint64_t fill_to(uint64_t sequence);
+
   uint64_t appended_sequence() const { return appended_.load(std::memory_order_acquire); }
   uint64_t durable_sequence() const { return durable_.load(std::memory_order_acquire); }
   const std::string& directory() const { return options_.journal_directory; }

@@ -197,6 +197,40 @@ int run(const Config& config) {
     log(LogLevel::kError, "%s", error.c_str());
     return 1;
   }
+  // A damaged tail cut below what a destination already has: those sequences must not be
+  // given to new records, or the persister (resuming after them) would skip the new ones.
+  for (size_t i = 0; i < journals.workers.size(); ++i) {
+    if (!journals.tail_cut[i] || (config.mariadb_url.empty() && config.redis_address.empty())) {
+      continue;
+    }
+    uint64_t progress = 0;
+    std::vector<persist::StreamProgress> rows;
+    std::string check_error;
+    if (!config.mariadb_url.empty()) {
+      auto store = persist::MariadbStore::connect(mariadb, &check_error);
+      if (store) store->load_progress(&rows, &check_error);
+    }
+    if (!config.redis_address.empty()) {
+      auto outbox = persist::RedisOutbox::connect(redis, &check_error);
+      if (outbox) outbox->load_progress(&rows, &check_error);
+    }
+    for (const persist::StreamProgress& row : rows) {
+      if (row.name == journals.stream_name(i)) progress = std::max(progress, row.sequence);
+    }
+    const uint64_t last = journals.last_sequence_at_open[i];
+    if (!check_error.empty()) {
+      log(LogLevel::kWarn, "%s journal was cut; could not check how far MariaDB/Redis got: %s",
+          journals.stream_name(i).c_str(), check_error.c_str());
+    }
+    if (progress > last) {
+      const uint64_t filled = journals.workers[i]->fill_to(progress);
+      log(LogLevel::kWarn,
+          "%s journal lost records %llu..%llu that MariaDB/Redis already have; %llu filler "
+          "records keep those sequences from new sales",
+          journals.stream_name(i).c_str(), static_cast<unsigned long long>(last + 1),
+          static_cast<unsigned long long>(progress), static_cast<unsigned long long>(filled));
+    }
+  }
   persist::ControlEvents control;
   if (!persist::read_control(journals.control->directory(), &control, &error)) {
     log(LogLevel::kError, "%s", error.c_str());
@@ -224,26 +258,43 @@ int run(const Config& config) {
   }
   for (const std::string& note : notes) log(LogLevel::kWarn, "recovery: %s", note.c_str());
   if (rebuild) {
-    persist::TicketSource database;
+    // MariaDB is read whenever there is one: it has every sale the journal trimmed, and also
+    // any whose record a damaged journal lost after MariaDB got it.
     const bool needs_database = persist::rebuild_needs_database(journals);
-    if (needs_database) {
-      if (config.mariadb_url.empty()) {
-        log(LogLevel::kError,
-            "the seat table must be rebuilt, and the journal was trimmed after MariaDB got its "
-            "records: give --mariadb");
-        return 1;
-      }
+    if (needs_database && config.mariadb_url.empty()) {
+      log(LogLevel::kError,
+          "the seat table must be rebuilt, and the journal was trimmed after MariaDB got its "
+          "records: give --mariadb");
+      return 1;
+    }
+    persist::TicketSource database;
+    if (!config.mariadb_url.empty()) {
       database =
           persist::mariadb_ticket_source(mariadb, static_cast<uint32_t>(control.events.size()));
     }
     persist::RebuildReport report;
-    if (!persist::rebuild_table(*engine, control, journals, needs_database ? &database : nullptr,
-                                &report, &error)) {
+    bool rebuilt = persist::rebuild_table(*engine, control, journals,
+                                          database ? &database : nullptr, &report, &error);
+    bool with_database = static_cast<bool>(database);
+    if (!rebuilt && with_database && !needs_database) {
+      // MariaDB unreachable, but the journal has everything it ever had: rebuild from it.
+      log(LogLevel::kWarn, "rebuilding with MariaDB failed (%s); from the journal alone",
+          error.c_str());
+      engine.reset();
+      table.reset();
+      ::unlink(shm_path.c_str());
+      table = shm::SeatTable::open({shm_path, geometry, start_ms}, &error);
+      if (table) engine = Engine::open(table.get(), engine_options, &error);
+      rebuilt =
+          engine && persist::rebuild_table(*engine, control, journals, nullptr, &report, &error);
+      with_database = false;
+    }
+    if (!rebuilt) {
       log(LogLevel::kError, "rebuilding the seat table: %s", error.c_str());
       return 1;
     }
     log(LogLevel::kWarn, "seat table %s rebuilt from the journal%s: %s", shm_path.c_str(),
-        needs_database ? " and MariaDB" : "", report.to_string().c_str());
+        with_database ? " and MariaDB" : "", report.to_string().c_str());
   }
 
   // Worker contexts first: worker 0's wheel takes the holds found by recovery, and its log the

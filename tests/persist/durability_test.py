@@ -21,7 +21,6 @@ Every wait is bounded; every process (boxofficed, mariadbd, redis-server) is kil
 and every /dev/shm file removed, whatever happens.
 """
 
-import functools
 import glob
 import os
 import random
@@ -100,25 +99,6 @@ def db_scalar(db, sql):
 def db_has_tables(db):
     return db_scalar(db, "SELECT COUNT(*) FROM information_schema.tables WHERE "
                          "table_schema = 'boxoffice' AND table_name = 'tickets'") == 1
-
-
-def known_hole(symptom):
-    """For a test that shows a known server bug: passes (saying so on stderr) while the test
-    fails with an AssertionError containing `symptom`; fails on any other outcome, a success
-    included (the hole is closed: drop the decorator)."""
-    def decorate(test):
-        @functools.wraps(test)
-        def run(self):
-            try:
-                test(self)
-            except AssertionError as e:
-                if symptom not in str(e):
-                    raise
-                print(f"\n    KNOWN HOLE still open: {str(e)[:300]}", file=sys.stderr)
-                return
-            raise AssertionError(f"the hole {test.__name__} shows is closed: remove @known_hole")
-        return run
-    return decorate
 
 
 class Ledger:
@@ -774,29 +754,18 @@ class JournalDamageTest(DurabilityCase):
     def test_flipped_byte_in_last_record_is_cut_and_the_table_keeps_every_ticket(self):
         self.check_table_keeps_everything("flipped")
 
-    # Two holes, found by these tests (2026-11-21). Until the server closes them, @known_hole
-    # lets these tests pass only while they fail in exactly that way; once the server is fixed
-    # they fail ("the hole is closed"): remove the decorator then.
-    #
     # Cutting the last record R (sequence N) of a worker journal that MariaDB already has
-    # (persist_progress says N) leaves the sale in the seat table but not in the journal, and
-    # the journal's next sequence is N again:
-    #  1. the next sale after the restart is journaled as sequence N; the persister resumes at
-    #     N + 1 (MariaDB's progress), so that acknowledged, journaled sale never reaches
-    #     MariaDB (nor Redis), silently;
-    #  2. the table lost later (reboot): the journal still starts at 1, so the rebuild reads the
-    #     journal only, not MariaDB; the sale of R is gone, its seat is free and sells again as
-    #     generation 1, and MariaDB's row for R is overwritten by the new ticket (the upsert on
-    #     (event, seat, generation) replaces ticket_id): one seat sold to two customers.
+    # (persist_progress says N) leaves the sale in the seat table but not in the journal. The
+    # server must neither give N to the next sale (the persister resumes after N and would
+    # skip it: filler records take the lost sequences) nor lose R when the table is rebuilt
+    # later (the rebuild reads MariaDB whenever there is one).
 
-    @known_hole("MariaDB has every ticket of Torn: not within")
-    def test_hole_sales_after_a_cut_record_reach_mariadb(self):
+    def test_sales_after_a_cut_record_reach_mariadb(self):
         db, _, client, ledger, _ = self.sell_then_damage("flipped")
         self.sell_after(client, ledger)
         self.assert_database_matches(db, client, "Torn", ledger, timeout_s=5)
 
-    @known_hole("rebuilt after a cut record: acknowledged ticket")
-    def test_hole_a_cut_record_survives_a_reboot(self):
+    def test_a_cut_record_survives_a_reboot(self):
         _, server, client, ledger, _ = self.sell_then_damage("torn")
         client.close()
         server.stop()

@@ -314,9 +314,9 @@ TEST_F(RestoreTest, TableRebuiltFromTheJournalsMatchesTheOriginal) {
   RebuildReport report;
   rebuild(&b, path_b, &report);
   EXPECT_EQ(report.events, 2u);
-  EXPECT_EQ(report.sales_from_journal, done.sales);
-  EXPECT_EQ(report.sales_from_database, 0u);
-  EXPECT_EQ(report.voids, done.voids);
+  EXPECT_EQ(report.sale_records_from_journal, done.sales);
+  EXPECT_EQ(report.tickets_from_database, 0u);
+  EXPECT_EQ(report.void_records, done.voids);
   EXPECT_EQ(report.voids_without_sale, 0u) << report.to_string();
   EXPECT_EQ(b.engine->event_state(arena), shm::EventState::kPaused);
   expect_same_durable_state(a, b, done);
@@ -381,8 +381,8 @@ TEST_F(RestoreTest, RecordsLeftInTheStagingFilesAreInTheRebuild) {
     recovered_notes += note.find("recovered from the staging file") != std::string::npos;
   }
   EXPECT_EQ(recovered_notes, (staged_0 > 0) + (staged_1 > 0));
-  EXPECT_EQ(report.sales_from_journal, done.sales);
-  EXPECT_EQ(report.voids, done.voids);
+  EXPECT_EQ(report.sale_records_from_journal, done.sales);
+  EXPECT_EQ(report.void_records, done.voids);
   expect_same_durable_state(a, b, done);
 }
 
@@ -611,7 +611,7 @@ TEST_F(RestoreTest, SaleRolledForwardByRecoveryIsJournaledForTheNextRebuild) {
   Node b;
   RebuildReport report;
   rebuild(&b, path_b, &report);
-  EXPECT_EQ(report.sales_from_journal, 2u);
+  EXPECT_EQ(report.sale_records_from_journal, 2u);
   Workload done;
   done.tickets = {sale.tickets[0], sale.tickets[1]};
   expect_same_durable_state(a, b, done);
@@ -652,7 +652,7 @@ TEST_F(RestoreTest, VoidFinishedByRecoveryIsJournaledForTheNextRebuild) {
   Node b;
   RebuildReport report;
   rebuild(&b, path_b, &report);
-  EXPECT_EQ(report.voids, 1u);
+  EXPECT_EQ(report.void_records, 1u);
   EXPECT_EQ(report.voids_without_sale, 0u);
   const TicketInfo ticket = b.engine->ticket(sale.tickets[0]);
   ASSERT_TRUE(ticket.status.is_ok());
