@@ -5,6 +5,7 @@ loopback. Usage: protocol_test.py BOXOFFICED LAYOUT_DIR {epoll|uring}
 
 Every socket operation has a timeout; the server is killed at the end whatever happens."""
 
+import glob
 import json
 import os
 import socket
@@ -57,10 +58,12 @@ class Server:
         log = self.process.stderr.read()
         self.process.stderr.close()
         if not keep_table:
-            try:
-                os.unlink(self.shm)
-            except FileNotFoundError:
-                pass
+            # The seat table and its journal staging files (<table>.log-N).
+            for path in [self.shm] + glob.glob(glob.escape(self.shm) + ".log-*"):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
         return log
 
 
