@@ -201,6 +201,8 @@ void RpcHandler::pump_journal(int64_t now_ms) {
   if (sync_in_flight_ || now_ms < sync_retry_at_ms_) return;
   std::string error;
   const uint64_t target = log_->write_staged(&error);
+  // A retry after a failed fdatasync writes the lost batch again and makes it durable at once.
+  if (gate_.holding()) gate_.release(reply_bound());
   if (target != 0) {
     sync_in_flight_ = true;
     reactor_->datasync(log_->fd(), target);
