@@ -429,7 +429,7 @@ bool JournalReader::open_segment_for_next(std::string* error) {
 
 size_t JournalReader::read(uint64_t until, size_t records_max,
                            const std::function<void(const JournalRecord&)>& fn, bool* ok,
-                           std::string* error) {
+                           std::string* error, const std::function<bool()>& full) {
   constexpr size_t kReadBytes = 1u << 20;
   *ok = true;
   size_t delivered = 0;
@@ -438,7 +438,7 @@ size_t JournalReader::read(uint64_t until, size_t records_max,
     *ok = false;
     return 0;
   }
-  while (delivered < records_max && next_ <= until) {
+  while (delivered < records_max && next_ <= until && !(full && full())) {
     // A whole record in the buffer?
     const size_t available = buffer_.size() - buffer_at_;
     const uint8_t* p = buffer_.data() + buffer_at_;
@@ -489,7 +489,7 @@ size_t JournalReader::read(uint64_t until, size_t records_max,
     if (reopened || !open_segment_for_next(error)) break;
     reopened = true;
   }
-  if (next_ <= until && delivered < records_max) {
+  if (next_ <= until && delivered < records_max && !(full && full())) {
     // Records up to `until` are durable, so they are in some segment: this is damage.
     if (error->empty()) {
       *error = "journal " + directory_ + " ends at sequence " + std::to_string(next_ - 1) +

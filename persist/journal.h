@@ -107,10 +107,12 @@ class JournalReader {
   JournalReader(const JournalReader&) = delete;
   JournalReader& operator=(const JournalReader&) = delete;
 
-  // Delivers records with sequence in [next_sequence(), until], at most `records_max`. Returns
-  // how many; false in *ok (and *error) when a record in that range is missing or corrupt.
+  // Delivers records with sequence in [next_sequence(), until], at most `records_max`, and
+  // stops early (before a record) once `full` (if given) returns true. Returns how many; false
+  // in *ok (and *error) when a record in that range is missing or corrupt.
   size_t read(uint64_t until, size_t records_max,
-              const std::function<void(const JournalRecord&)>& fn, bool* ok, std::string* error);
+              const std::function<void(const JournalRecord&)>& fn, bool* ok, std::string* error,
+              const std::function<bool()>& full = nullptr);
   uint64_t next_sequence() const { return next_; }
 
  private:

@@ -29,6 +29,7 @@ struct Persister::Stream {
   PersistStream config;
   std::unique_ptr<JournalReader> reader;
   std::atomic<uint64_t> persisted{0};
+  std::atomic<uint64_t> settled{0};  // persisted, with on_persisted and the stats done
   bool broken = false;  // a record in range is missing or corrupt: reading stopped, logged
 };
 
@@ -73,7 +74,7 @@ bool Persister::wait_caught_up(int64_t timeout_ms) {
   while (true) {
     bool caught_up = true;
     for (size_t i = 0; i < streams_.size(); ++i) {
-      caught_up = caught_up && streams_[i]->persisted.load() >= targets[i];
+      caught_up = caught_up && streams_[i]->settled.load() >= targets[i];
     }
     if (caught_up) return true;
     if (steady_ms() >= deadline) return false;
@@ -117,6 +118,7 @@ bool Persister::resume(std::string* error) {
     }
     s->reader = std::make_unique<JournalReader>(s->config.directory, done + 1);
     s->persisted.store(done);
+    s->settled.store(done);
     s->broken = false;
   }
   return true;
@@ -269,7 +271,7 @@ void Persister::run() {
                    " skipped: " + bad);
             }
           },
-          &ok, &error);
+          &ok, &error, [&] { return batch_.rows() >= options_.batch_rows_max; });
       if (!ok) {
         s.broken = true;
         set_error("stream " + s.config.name + " stopped: " + error);
@@ -300,6 +302,10 @@ void Persister::run() {
     std::string error;
     if (!sink_->write(batch_, &error)) {
       ready = false;  // reconnect, reload progress, read the same records again
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stats_.connected = false;
+      }
       set_error("write failed (retry in " + std::to_string(backoff_ms) + " ms): " + error);
       pause(backoff_ms);
       backoff_ms = std::min(backoff_ms * 2, options_.backoff_max_ms);
@@ -329,6 +335,7 @@ void Persister::run() {
       window_started_ms = steady_ms();
       window_rows = 0;
     }
+    for (auto& stream : streams_) stream->settled.store(stream->persisted.load());
   }
 }
 
