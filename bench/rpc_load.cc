@@ -56,7 +56,7 @@ namespace {
 constexpr int64_t kSeatTakenCode = 4;              // net/PROTOCOL.md, "Errors"
 constexpr uint32_t kTtlMs = 600'000;               // hold TTL: longer than any run
 constexpr uint32_t kPipelineMax = 1u << 16;        // the msgid's low 16 bits name the slot
-constexpr size_t kRequestBytesMax = 192;  // [0, id, "hold", {event(<=64), seats, ttl}], or buy
+constexpr size_t kRequestBytesMax = 192;           // [0, id, "hold", {event(<=64), seats, ttl}]
 constexpr size_t kReadBytes = 64 << 10;            // one read() per readable connection per turn
 constexpr size_t kInputBytesMax = 4 * kReadBytes;  // a response larger than this is an error
 constexpr int kErrorCodesMax = 16;
@@ -379,6 +379,12 @@ class Worker {
     c.fd = -1;
   }
 
+  // The seat of the next hold or buy; `queued` counts the requests queued before it.
+  uint32_t next_seat(uint64_t queued) {
+    if (sequential_) return static_cast<uint32_t>(queued % options_.seats);
+    return hold_ || buy_ ? random_.below(options_.seats) : 0;
+  }
+
   void queue_request(Connection& c, uint32_t slot_index, int64_t now) {
     // The shared counter only when it is needed: it is a cache line the threads fight over.
     uint64_t queued = 0;
@@ -400,9 +406,7 @@ class Worker {
     pk.pack_array(4);
     pk.pack_uint8(0);
     pk.pack_uint32(msgid);
-    const uint32_t seat = sequential_ ? static_cast<uint32_t>(queued % options_.seats)
-                          : hold_ || buy_ ? random_.below(options_.seats)
-                                          : 0;
+    const uint32_t seat = next_seat(queued);
     if (hold_) {
       pk.pack("hold");
       pk.pack_map(3);
@@ -700,10 +704,9 @@ int main(int argc, char** argv) {
   }
   const uint64_t completed = total.ok + total.conflicts + total.errors;
   // The window, or with --requests the part of it until the last answer.
-  const double elapsed_s =
-      options.requests_max > 0 && completed >= options.requests_max
-          ? static_cast<double>(last_response_ns - window_begin_ns) / 1e9
-          : options.duration_s;
+  const double elapsed_s = options.requests_max > 0 && completed >= options.requests_max
+                               ? static_cast<double>(last_response_ns - window_begin_ns) / 1e9
+                               : options.duration_s;
   const double requests_per_s = elapsed_s > 0 ? static_cast<double>(completed) / elapsed_s : 0;
   const double p50_us = total.latency.quantile_ns(0.50) / 1e3;
   const double p99_us = total.latency.quantile_ns(0.99) / 1e3;
@@ -725,8 +728,8 @@ int main(int argc, char** argv) {
       "rpc_load %s: %u connections x pipeline %u, %u thread(s), %.2f s: %.0f requests/s, "
       "ok %llu, conflicts %llu, errors %llu%s, p50 %.1f us, p99 %.1f us, client CPU %.2f "
       "cores\n",
-      options.method.c_str(), options.connections, options.pipeline, options.threads,
-      elapsed_s, requests_per_s, static_cast<unsigned long long>(total.ok),
+      options.method.c_str(), options.connections, options.pipeline, options.threads, elapsed_s,
+      requests_per_s, static_cast<unsigned long long>(total.ok),
       static_cast<unsigned long long>(total.conflicts),
       static_cast<unsigned long long>(total.errors), error_detail.c_str(), p50_us, p99_us,
       client_cpu);
