@@ -26,9 +26,8 @@
 //     idempotency_hash BIGINT UNSIGNED NOT NULL DEFAULT 0,
 //     voided_at_ms     BIGINT NULL,              -- NULL: the ticket is valid
 //     PRIMARY KEY (event_index, seat_index, generation),
-//     UNIQUE KEY ticket_id (ticket_id),
-//     KEY event_id (event_id)
-//   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+//     UNIQUE KEY ticket_id (ticket_id)          -- no index on event_id: the primary key
+//   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;   -- leads with event_index (events maps ids)
 //
 //   CREATE TABLE IF NOT EXISTS persist_progress (
 //     stream   VARCHAR(64) NOT NULL PRIMARY KEY,  -- journal stream: control, worker-0, ...
@@ -109,8 +108,7 @@ constexpr const char* kSchema[] = {
     " idempotency_hash BIGINT UNSIGNED NOT NULL DEFAULT 0,"
     " voided_at_ms BIGINT NULL,"
     " PRIMARY KEY (event_index, seat_index, generation),"
-    " UNIQUE KEY ticket_id (ticket_id),"
-    " KEY event_id (event_id)"
+    " UNIQUE KEY ticket_id (ticket_id)"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 
     "CREATE TABLE IF NOT EXISTS persist_progress ("

@@ -116,6 +116,12 @@ bool Persister::resume(std::string* error) {
            "; records in between cannot be sent again");
       done = first - 1;
     }
+    if (const uint64_t durable = s->config.durable(); done > durable) {
+      log_(name_ + ": stream " + s->config.name + " was persisted up to " + std::to_string(done) +
+           " but its journal ends at " + std::to_string(durable) +
+           ": records up to there will be skipped. Is this destination shared with another "
+           "server, or was the journal replaced?");
+    }
     s->reader = std::make_unique<JournalReader>(s->config.directory, done + 1);
     s->persisted.store(done);
     s->settled.store(done);
@@ -217,7 +223,8 @@ bool Persister::add_record(size_t stream, uint8_t type, std::span<const uint8_t>
 void Persister::run() {
   int64_t backoff_ms = options_.backoff_initial_ms;
   bool ready = false;
-  size_t first_stream = 0;  // round-robin start, so one busy stream cannot starve the others
+  size_t first_stream = 0;    // round-robin start, so one busy stream cannot starve the others
+  uint64_t durable_seen = 0;  // all streams' durable records at the previous batch
   int64_t window_started_ms = steady_ms();
   uint64_t window_rows = 0;
   auto pause = [&](int64_t ms) {
@@ -246,12 +253,21 @@ void Persister::run() {
 
     batch_.clear();
     oldest_pending_sale_ms_ = 0;
+    const int64_t batch_started_ms = steady_ms();
+    // Every stream's durable bound first: the backlog and whether sales are coming in.
+    std::vector<uint64_t>& durables = durables_;
+    durables.resize(streams_.size());
     uint64_t lag = 0;
+    uint64_t durable_total = 0;
+    for (size_t i = 0; i < streams_.size(); ++i) {
+      durables[i] = streams_[i]->config.durable();
+      durable_total += durables[i];
+      lag += durables[i] - std::min(durables[i], streams_[i]->persisted.load());
+    }
     for (size_t k = 0; k < streams_.size(); ++k) {
       const size_t i = (first_stream + k) % streams_.size();
       Stream& s = *streams_[i];
-      const uint64_t durable = s.config.durable();
-      if (durable > s.persisted.load()) lag += durable - s.persisted.load();
+      const uint64_t durable = durables[i];
       if (s.broken || s.reader->next_sequence() > durable) continue;
       const size_t budget =
           options_.batch_rows_max - std::min<size_t>(batch_.rows(), options_.batch_rows_max);
@@ -285,6 +301,7 @@ void Persister::run() {
     first_stream = (first_stream + 1) % std::max<size_t>(streams_.size(), 1);
 
     if (batch_.streams.empty()) {
+      durable_seen = durable_total;
       std::unique_lock<std::mutex> lock(mutex_);
       stats_.lag_records = lag;
       stats_.lag_ms = 0;
@@ -321,21 +338,34 @@ void Persister::run() {
       }
     }
     window_rows += batch_.rows();
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.records_persisted += records;
-    ++stats_.batches;
-    stats_.last_batch_rows = batch_.rows();
-    stats_.batch_rows_max_seen = std::max<uint64_t>(stats_.batch_rows_max_seen, batch_.rows());
-    stats_.lag_records = lag > records ? lag - records : 0;
-    stats_.lag_ms =
-        oldest_pending_sale_ms_ > 0 ? std::max<int64_t>(0, wall_ms() - oldest_pending_sale_ms_) : 0;
-    if (steady_ms() - window_started_ms >= 1000) {
-      stats_.rows_per_s = 1000.0 * static_cast<double>(window_rows) /
-                          static_cast<double>(steady_ms() - window_started_ms);
-      window_started_ms = steady_ms();
-      window_rows = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.records_persisted += records;
+      ++stats_.batches;
+      stats_.last_batch_rows = batch_.rows();
+      stats_.batch_rows_max_seen = std::max<uint64_t>(stats_.batch_rows_max_seen, batch_.rows());
+      stats_.lag_records = lag > records ? lag - records : 0;
+      stats_.lag_ms = oldest_pending_sale_ms_ > 0
+                          ? std::max<int64_t>(0, wall_ms() - oldest_pending_sale_ms_)
+                          : 0;
+      if (steady_ms() - window_started_ms >= 1000) {
+        stats_.rows_per_s = 1000.0 * static_cast<double>(window_rows) /
+                            static_cast<double>(steady_ms() - window_started_ms);
+        window_started_ms = steady_ms();
+        window_rows = 0;
+      }
+      for (auto& stream : streams_) stream->settled.store(stream->persisted.load());
     }
-    for (auto& stream : streams_) stream->settled.store(stream->persisted.load());
+    const bool selling = durable_total > durable_seen;
+    durable_seen = durable_total;
+    if (options_.rows_per_s_max > 0 && selling && lag <= options_.pace_lag_records_max) {
+      // Paced: this batch's rows take their share of a second before the next one goes.
+      const int64_t due_ms = static_cast<int64_t>(batch_.rows() * 1000 / options_.rows_per_s_max) -
+                             (steady_ms() - batch_started_ms);
+      if (due_ms > 0) pause(due_ms);
+    } else if (batch_.rows() * 4 < options_.batch_rows_max && options_.linger_ms > 0) {
+      pause(options_.linger_ms);
+    }
   }
 }
 

@@ -63,6 +63,8 @@ struct Config {
   uint64_t redis_stream_length_max = 1'000'000;
   uint64_t persist_backlog_max = 1'000'000;  // records not yet in MariaDB; then sales get BUSY
   uint32_t persist_batch_rows = 10'000;
+  int64_t persist_linger_ms = 20;             // after a small batch; 0 with --durability db
+  uint64_t persist_rows_per_s_max = 25'000;   // while sales come in; 0: never paced
   int64_t persist_drain_ms = 5'000;           // on shutdown: time the persisters get to catch up
   uint64_t journal_staging_bytes = 4u << 20;  // per worker
   uint64_t journal_segment_bytes = 64u << 20;
@@ -333,6 +335,15 @@ int run(const Config& config) {
   }
   persist::PersisterOptions persister_options;
   persister_options.batch_rows_max = config.persist_batch_rows;
+  // In db mode every reply waits for the persister: it must not linger.
+  persister_options.linger_ms = durability == net::Durability::kDb ? 0 : config.persist_linger_ms;
+  persister_options.rows_per_s_max =
+      durability == net::Durability::kDb ? 0 : config.persist_rows_per_s_max;
+  // Paced while selling, until half the workers' backlog limit: then draining comes first.
+  persister_options.pace_lag_records_max =
+      journal_options.backlog_records_max == 0
+          ? UINT64_MAX
+          : journal_options.backlog_records_max / 2 * journals.workers.size();
   auto on_persisted = [&journals, &persisters](size_t stream, uint64_t) {
     if (stream == 0) return;  // the control journal is kept whole (rebuilds need it)
     uint64_t floor = UINT64_MAX;
@@ -490,6 +501,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--persist-batch-rows", config.persist_batch_rows, "rows per MariaDB transaction")
       ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--persist-linger-ms", config.persist_linger_ms,
+                 "after a small batch, wait this long to gather a larger one (not in db mode)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000}))
+      ->capture_default_str();
+  app.add_option("--persist-rows-per-s-max", config.persist_rows_per_s_max,
+                 "while sales come in, persist at most this many rows/s (0: never paced), so a "
+                 "backlog drain leaves CPU to selling; lifted past half the backlog limit")
       ->capture_default_str();
   app.add_option("--persist-drain-ms", config.persist_drain_ms,
                  "on shutdown, time the persisters get to catch up")
