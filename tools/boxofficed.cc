@@ -103,6 +103,44 @@ bool split_host_port(const std::string& text, std::string* host, uint16_t* port)
   return !host->empty();
 }
 
+// A worker journal whose damaged tail was cut below what MariaDB or Redis already has: those
+// sequences must not be given to new records, or the persister (resuming after them) would
+// skip the new ones. Filler records take them.
+void keep_lost_sequences(const Config& config, const persist::MariadbConfig& mariadb,
+                         const persist::RedisConfig& redis, persist::JournalSet& journals) {
+  if (config.mariadb_url.empty() && config.redis_address.empty()) return;
+  for (size_t i = 0; i < journals.workers.size(); ++i) {
+    if (!journals.tail_cut[i]) continue;
+    uint64_t progress = 0;
+    std::vector<persist::StreamProgress> rows;
+    std::string check_error;
+    if (!config.mariadb_url.empty()) {
+      auto store = persist::MariadbStore::connect(mariadb, &check_error);
+      if (store) store->load_progress(&rows, &check_error);
+    }
+    if (!config.redis_address.empty()) {
+      auto outbox = persist::RedisOutbox::connect(redis, &check_error);
+      if (outbox) outbox->load_progress(&rows, &check_error);
+    }
+    for (const persist::StreamProgress& row : rows) {
+      if (row.name == journals.stream_name(i)) progress = std::max(progress, row.sequence);
+    }
+    const uint64_t last = journals.last_sequence_at_open[i];
+    if (!check_error.empty()) {
+      log(LogLevel::kWarn, "%s journal was cut; could not check how far MariaDB/Redis got: %s",
+          journals.stream_name(i).c_str(), check_error.c_str());
+    }
+    if (progress > last) {
+      const uint64_t filled = journals.workers[i]->fill_to(progress);
+      log(LogLevel::kWarn,
+          "%s journal lost records %llu..%llu that MariaDB/Redis already have; %llu filler "
+          "records keep those sequences from new sales",
+          journals.stream_name(i).c_str(), static_cast<unsigned long long>(last + 1),
+          static_cast<unsigned long long>(progress), static_cast<unsigned long long>(filled));
+    }
+  }
+}
+
 int run(const Config& config) {
   std::string host;
   uint16_t port = 0;
@@ -199,40 +237,7 @@ int run(const Config& config) {
     log(LogLevel::kError, "%s", error.c_str());
     return 1;
   }
-  // A damaged tail cut below what a destination already has: those sequences must not be
-  // given to new records, or the persister (resuming after them) would skip the new ones.
-  for (size_t i = 0; i < journals.workers.size(); ++i) {
-    if (!journals.tail_cut[i] || (config.mariadb_url.empty() && config.redis_address.empty())) {
-      continue;
-    }
-    uint64_t progress = 0;
-    std::vector<persist::StreamProgress> rows;
-    std::string check_error;
-    if (!config.mariadb_url.empty()) {
-      auto store = persist::MariadbStore::connect(mariadb, &check_error);
-      if (store) store->load_progress(&rows, &check_error);
-    }
-    if (!config.redis_address.empty()) {
-      auto outbox = persist::RedisOutbox::connect(redis, &check_error);
-      if (outbox) outbox->load_progress(&rows, &check_error);
-    }
-    for (const persist::StreamProgress& row : rows) {
-      if (row.name == journals.stream_name(i)) progress = std::max(progress, row.sequence);
-    }
-    const uint64_t last = journals.last_sequence_at_open[i];
-    if (!check_error.empty()) {
-      log(LogLevel::kWarn, "%s journal was cut; could not check how far MariaDB/Redis got: %s",
-          journals.stream_name(i).c_str(), check_error.c_str());
-    }
-    if (progress > last) {
-      const uint64_t filled = journals.workers[i]->fill_to(progress);
-      log(LogLevel::kWarn,
-          "%s journal lost records %llu..%llu that MariaDB/Redis already have; %llu filler "
-          "records keep those sequences from new sales",
-          journals.stream_name(i).c_str(), static_cast<unsigned long long>(last + 1),
-          static_cast<unsigned long long>(progress), static_cast<unsigned long long>(filled));
-    }
-  }
+  keep_lost_sequences(config, mariadb, redis, journals);
   persist::ControlEvents control;
   if (!persist::read_control(journals.control->directory(), &control, &error)) {
     log(LogLevel::kError, "%s", error.c_str());
