@@ -558,7 +558,10 @@ void EventReactor::flush_connection(Slot& slot) {
     event_del(slot.write_event);
     slot.write_armed = false;
   }
-  if (slot.state == SlotState::kClosing) close_connection(slot);
+  // Held replies, once appended, queue the connection again.
+  if (slot.state == SlotState::kClosing && !handler_->holds_output(slot.id())) {
+    close_connection(slot);
+  }
 }
 
 // Orderly close: no more reads; the flush step closes the socket once the output is out.

@@ -70,6 +70,13 @@ class ConnectionHandler {
   // The reactor stops: the last moment to queue output (replies held for a journal sync)
   // before every connection is flushed and closed.
   virtual void on_stop() {}
+  // Whether the handler still holds output for `id` that it will append later (replies
+  // waiting for a journal sync): a closing connection is kept open, flushing, until it is
+  // appended (or the idle timeout passes).
+  virtual bool holds_output(ConnectionId id) const {
+    (void)id;
+    return false;
+  }
 };
 
 class Reactor {

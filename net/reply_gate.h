@@ -36,6 +36,10 @@ class ReplyGate {
   void release_all() { release(UINT64_MAX); }
   void forget(ConnectionId id);  // the connection closed: its held replies are dropped
   bool holding() const { return !waiting_.empty(); }
+  bool holds(ConnectionId id) const {
+    const Held& h = held_[static_cast<uint32_t>(id)];
+    return h.waiting && h.id == id;
+  }
   uint64_t held_bytes() const { return held_bytes_; }
   // Connections whose released replies overflowed their output (cleared when read).
   bool take_overflowed(ConnectionId id);

@@ -66,6 +66,7 @@ class RpcHandler : public ConnectionHandler {
   void on_loop_turn(int64_t now_ms) override;
   void on_datasync(uint64_t cookie, int result) override;
   void on_stop() override;
+  bool holds_output(ConnectionId id) const override { return gate_.holds(id); }
 
   uint64_t requests_handled() const { return requests_; }
   uint64_t requests_refused_busy() const { return busy_; }

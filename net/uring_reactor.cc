@@ -854,8 +854,8 @@ void UringReactor::submit_work() {
         if (connection.send_in_flight) break;
         if (connection.output.pending_bytes() > 0) {
           arm_send(slot);
-        } else {
-          begin_draining(slot);
+        } else if (!handler_->holds_output(connection_id(slot, connection.generation))) {
+          begin_draining(slot);  // (held replies, once appended, queue the slot again)
         }
         break;
       case ConnectionState::kDraining:

@@ -9,10 +9,9 @@ std::unique_ptr<ControlLog> ControlLog::open(const std::string& directory,
                                              std::string* error) {
   std::unique_ptr<ControlLog> log(new ControlLog());
   log->directory_ = directory;
-  JournalOptions options;
-  options.directory = directory;
-  options.record_bytes_max = record_bytes_max;
-  log->writer_ = JournalWriter::open(options, tail, error);
+  log->options_.directory = directory;
+  log->options_.record_bytes_max = record_bytes_max;
+  log->writer_ = JournalWriter::open(log->options_, tail, error);
   if (!log->writer_) return nullptr;
   log->durable_.store(log->writer_->synced_sequence());
   return log;
@@ -21,6 +20,14 @@ std::unique_ptr<ControlLog> ControlLog::open(const std::string& directory,
 Status ControlLog::append(RecordType type, std::span<const uint8_t> payload) {
   std::string error;
   if (writer_->append(static_cast<uint8_t>(type), payload, &error) == 0 || !writer_->sync(&error)) {
+    // The segment may now end in a torn record, and the writer still buffers this one: open
+    // it again, which cuts the tail at the last good record and forgets the buffer. (The
+    // record may have reached the disk whole: then the change is applied at the next start.)
+    JournalTail tail;
+    std::string reopen_error;
+    if (auto reopened = JournalWriter::open(options_, &tail, &reopen_error)) {
+      writer_ = std::move(reopened);
+    }
     return Status(ErrorCode::kInternal, "control journal: " + error);
   }
   durable_.store(writer_->synced_sequence(), std::memory_order_release);

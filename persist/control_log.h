@@ -34,6 +34,7 @@ class ControlLog : public EventLog {
   ControlLog() = default;
   Status append(RecordType type, std::span<const uint8_t> payload);
   std::string directory_;
+  JournalOptions options_;
   std::unique_ptr<JournalWriter> writer_;
   std::atomic<uint64_t> durable_{0};
 };

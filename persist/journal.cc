@@ -180,6 +180,12 @@ std::unique_ptr<JournalWriter> JournalWriter::open(const JournalOptions& options
     *error = errno_text("cannot seek in " + path);
     return nullptr;
   }
+  // What a crashed process wrote may still be only in the page cache: make it durable before
+  // anything counts it as such.
+  if (::fdatasync(writer->fd_) != 0) {
+    *error = errno_text("journal fdatasync of " + path);
+    return nullptr;
+  }
   writer->segment_bytes_ = good;
   writer->next_sequence_ = next;
   writer->synced_sequence_ = next - 1;

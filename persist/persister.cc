@@ -127,6 +127,11 @@ bool Persister::resume(std::string* error) {
     s->settled.store(done);
     s->broken = false;
   }
+  // What the destination has counts at once (backlog accounting, db-mode replies), not only
+  // after the next batch.
+  if (on_persisted_) {
+    for (size_t i = 0; i < streams_.size(); ++i) on_persisted_(i, streams_[i]->persisted.load());
+  }
   return true;
 }
 

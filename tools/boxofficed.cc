@@ -103,34 +103,43 @@ bool split_host_port(const std::string& text, std::string* host, uint16_t* port)
   return !host->empty();
 }
 
-// A worker journal whose damaged tail was cut below what MariaDB or Redis already has: those
-// sequences must not be given to new records, or the persister (resuming after them) would
+// A worker journal that ends below what MariaDB or Redis already has (a damaged tail cut at
+// start, or records that were only in the page cache when the machine went down): those
+// sequences must not be given to new records, or the persister, resuming after them, would
 // skip the new ones. Filler records take them.
+constexpr uint64_t kLostSequencesMax = 1'000'000;  // more is not damage but a mix-up
+
 void keep_lost_sequences(const Config& config, const persist::MariadbConfig& mariadb,
                          const persist::RedisConfig& redis, persist::JournalSet& journals) {
   if (config.mariadb_url.empty() && config.redis_address.empty()) return;
+  std::vector<persist::StreamProgress> rows;
+  std::string check_error;
+  if (!config.mariadb_url.empty()) {
+    auto store = persist::MariadbStore::connect(mariadb, &check_error);
+    if (store) store->load_progress(&rows, &check_error);
+  }
+  if (!config.redis_address.empty()) {
+    auto outbox = persist::RedisOutbox::connect(redis, &check_error);
+    if (outbox) outbox->load_progress(&rows, &check_error);
+  }
+  if (!check_error.empty()) {
+    log(LogLevel::kWarn, "could not check the journals against MariaDB/Redis progress: %s",
+        check_error.c_str());
+  }
   for (size_t i = 0; i < journals.workers.size(); ++i) {
-    if (!journals.tail_cut[i]) continue;
     uint64_t progress = 0;
-    std::vector<persist::StreamProgress> rows;
-    std::string check_error;
-    if (!config.mariadb_url.empty()) {
-      auto store = persist::MariadbStore::connect(mariadb, &check_error);
-      if (store) store->load_progress(&rows, &check_error);
-    }
-    if (!config.redis_address.empty()) {
-      auto outbox = persist::RedisOutbox::connect(redis, &check_error);
-      if (outbox) outbox->load_progress(&rows, &check_error);
-    }
     for (const persist::StreamProgress& row : rows) {
       if (row.name == journals.stream_name(i)) progress = std::max(progress, row.sequence);
     }
     const uint64_t last = journals.last_sequence_at_open[i];
-    if (!check_error.empty()) {
-      log(LogLevel::kWarn, "%s journal was cut; could not check how far MariaDB/Redis got: %s",
-          journals.stream_name(i).c_str(), check_error.c_str());
-    }
-    if (progress > last) {
+    if (progress > last + kLostSequencesMax) {
+      log(LogLevel::kError,
+          "%s journal ends at %llu but MariaDB/Redis have it up to %llu: is that database "
+          "shared with another server? Its new records will be skipped until the journal "
+          "passes %llu",
+          journals.stream_name(i).c_str(), static_cast<unsigned long long>(last),
+          static_cast<unsigned long long>(progress), static_cast<unsigned long long>(progress));
+    } else if (progress > last) {
       const uint64_t filled = journals.workers[i]->fill_to(progress);
       log(LogLevel::kWarn,
           "%s journal lost records %llu..%llu that MariaDB/Redis already have; %llu filler "
@@ -388,6 +397,8 @@ int run(const Config& config) {
   rpc_limits.connections_max = config.connections_max;
   rpc_limits.requests_per_read_max = config.requests_per_read_max;
   rpc_limits.notification_backlog_bytes = config.output_bytes_max / 4;
+  // Released replies must fit in the output next to what is already there.
+  rpc_limits.held_reply_bytes_max = config.output_bytes_max / 2;
   // Seat changes of subscribed events, from every worker to every worker.
   net::SeatFeed feed(geometry.events_max);
   engine->set_observer(&feed);

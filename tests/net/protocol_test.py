@@ -8,6 +8,7 @@ Every socket operation has a timeout; the server is killed at the end whatever h
 import glob
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -232,6 +233,19 @@ class ProtocolTest(unittest.TestCase):
         other = Client(self.server.port)
         self.assertTrue(other.ok("ping")["pong"])
         other.close()
+
+    def test_a_client_that_half_closes_still_gets_its_replies(self):
+        # Replies to sales wait for the journal's fdatasync; the end of the client's stream
+        # must not close the connection before they are sent.
+        c = self.client
+        seat = random.randrange(60000)
+        c.send_raw(c.request_bytes("buy", {"event": "Stadium", "seats": [seat]}, msgid=901)[1] +
+                   c.request_bytes("ping", {}, msgid=902)[1])
+        c.sock.shutdown(socket.SHUT_WR)
+        first, second = c.read_message(), c.read_message()
+        self.assertEqual((first[1], second[1]), (901, 902))
+        self.assertTrue(first[2] is None or first[2]["name"] == "SEAT_TAKEN", first)
+        self.assertTrue(c.closed_by_server())
 
     def test_not_a_request_gets_bad_request(self):
         c = self.client
