@@ -17,6 +17,8 @@
 
 #include "core/engine.h"
 #include "net/api_keys.h"
+#include "net/http_server.h"
+#include "net/ops_routes.h"
 #include "net/reactor.h"
 #include "net/reactor_support.h"
 #include "net/rpc_handler.h"
@@ -52,6 +54,7 @@ void log(LogLevel level, const char* format, Args... args) {
 
 struct Config {
   std::string listen = "127.0.0.1:7700";
+  std::string http = "127.0.0.1:7780";  // "off": no HTTP listener
   std::string data_dir = "./var";
   std::string shm_path;  // default /dev/shm/boxoffice-<port>
   unsigned workers = std::max(1u, std::thread::hardware_concurrency());
@@ -151,6 +154,15 @@ void keep_lost_sequences(const Config& config, const persist::MariadbConfig& mar
 }
 
 int run(const Config& config) {
+  // Signals are taken by this thread only: blocked before any other thread (persisters, HTTP,
+  // workers) starts, so they all inherit the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);  // logs go to stderr: nothing to reopen, and no reason to die
   std::string host;
   uint16_t port = 0;
   if (!split_host_port(config.listen, &host, &port)) {
@@ -426,20 +438,37 @@ int run(const Config& config) {
     reactors.push_back(std::move(reactor));
   }
   for (auto& persister : persisters) persister->start();
+
+  // The operator's HTTP routes on a thread of their own.
+  net::OpsState ops;
+  ops.engine = engine.get();
+  for (unsigned i = 0; i < config.workers; ++i) ops.journals.push_back(journals.workers[i].get());
+  for (auto& persister : persisters) ops.persisters.push_back(persister.get());
+  ops.io_backend = reactors[0]->backend_name();
+  ops.durability = net::durability_name(durability);
+  net::OpsRoutes ops_routes(&ops);
+  std::unique_ptr<net::HttpServer> http;
+  if (config.http != "off") {
+    net::HttpOptions http_options;
+    if (!split_host_port(config.http, &http_options.host, &http_options.port)) {
+      log(LogLevel::kError, "--http must be HOST:PORT or off, not \"%s\"", config.http.c_str());
+      return 2;
+    }
+    http = std::make_unique<net::HttpServer>(http_options, &ops_routes);
+    if (std::string http_error = http->start(); !http_error.empty()) {
+      log(LogLevel::kError, "--http %s: %s", config.http.c_str(), http_error.c_str());
+      return 1;
+    }
+    log(LogLevel::kInfo, "HTTP on %s:%u (/health, /ready, /metrics)", http_options.host.c_str(),
+        http->port());
+  }
   log(LogLevel::kInfo, "boxofficed listening on %s:%u with %u %s workers, durability %s",
       host.c_str(), reactors[0]->port(), config.workers, reactors[0]->backend_name(),
       net::durability_name(durability));
 
-  // Signals are taken by this thread only; workers run with them blocked.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGHUP, SIG_IGN);  // logs go to stderr: nothing to reopen, and no reason to die
   std::vector<std::thread> threads;
   for (auto& reactor : reactors) threads.emplace_back([r = reactor.get()] { r->run(); });
+  ops.ready.store(true, std::memory_order_release);
   // Wait for a stop signal; meanwhile, a line on each persister every 10 s while it works.
   int signal_number = 0;
   std::vector<uint64_t> batches_seen(persisters.size(), 0);
@@ -462,8 +491,10 @@ int run(const Config& config) {
     }
   }
   log(LogLevel::kInfo, "%s: draining", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  ops.ready.store(false, std::memory_order_release);
   for (auto& reactor : reactors) reactor->request_stop();
   for (auto& thread : threads) thread.join();
+  if (http) http->stop();
   for (auto& persister : persisters) {
     if (!persister->wait_caught_up(config.persist_drain_ms)) {
       log(LogLevel::kWarn, "%s: not caught up after %lld ms; the rest is sent at the next start",
@@ -491,6 +522,9 @@ int main(int argc, char** argv) {
   app.set_config("--config", "", "TOML file setting any of these options (flags win)");
   app.allow_config_extras(CLI::config_extras_mode::error);  // a typo in the file is an error
   app.add_option("--listen", config.listen, "msgpack-rpc listener HOST:PORT")
+      ->capture_default_str();
+  app.add_option("--http", config.http,
+                 "HTTP listener HOST:PORT (/health, /ready, /metrics), or \"off\"")
       ->capture_default_str();
   app.add_option("--data-dir", config.data_dir, "directory for runtime files")
       ->capture_default_str();

@@ -306,6 +306,68 @@ class ProtocolTest(unittest.TestCase):
             self.assertEqual(c.ok("seat.get", {"event": "Stadium", "seat": idx})["state"], "sold")
 
 
+class HttpOpsTest(unittest.TestCase):
+    """The operator's HTTP routes: /health, /ready, /metrics (Prometheus text, parsed
+    strictly here), 404 and 405."""
+
+    def test_health_ready_and_metrics(self):
+        import http.client
+        import re
+        http_port = free_port()
+        server = Server(extra=["--http", f"127.0.0.1:{http_port}"])
+        try:
+            c = Client(server.port)
+            c.ok("event.create", {"id": "Ops", "layout": layout("cinema.json")})
+            c.ok("buy", {"event": "Ops", "seats": [0, 1, 2]})
+            c.ok("hold", {"event": "Ops", "seats": [3]})
+
+            def get(path, method="GET"):
+                conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=TIMEOUT_S)
+                conn.request(method, path)
+                response = conn.getresponse()
+                body = response.read().decode()
+                conn.close()
+                return response.status, response.getheader("Content-Type"), body
+
+            status, _, body = get("/health")
+            self.assertEqual((status, json.loads(body)["status"]), (200, "ok"))
+            status, _, body = get("/ready")
+            ready = json.loads(body)
+            self.assertEqual((status, ready["status"]), (200, "ok"))
+            self.assertTrue(ready["checks"]["journal"])
+            self.assertEqual(get("/nowhere")[0], 404)
+            self.assertEqual(get("/health", "POST")[0], 405)
+
+            status, content_type, text = get("/metrics")
+            self.assertEqual(status, 200)
+            self.assertTrue(content_type.startswith("text/plain; version=0.0.4"))
+            # Strict exposition format: HELP then TYPE for each family, then its samples.
+            samples, family, typed = {}, None, {}
+            sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"'
+                                r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*)\})? (\S+)$')
+            for line in text.splitlines():
+                if line.startswith("# HELP "):
+                    family = line.split()[2]
+                elif line.startswith("# TYPE "):
+                    _, _, name, kind = line.split()
+                    self.assertEqual(name, family)
+                    self.assertIn(kind, ("counter", "gauge"))
+                    typed[name] = kind
+                else:
+                    m = sample.match(line)
+                    self.assertIsNotNone(m, line)
+                    self.assertEqual(m.group(1), family, line)
+                    samples[(m.group(1), m.group(3) or "")] = float(m.group(5))
+            self.assertEqual(samples[("boxoffice_event_seats", 'event="Ops",state="sold"')], 3)
+            self.assertEqual(samples[("boxoffice_event_seats", 'event="Ops",state="held"')], 1)
+            self.assertEqual(samples[("boxoffice_event_seats", 'event="Ops",state="free"')], 116)
+            self.assertGreaterEqual(sum(v for (n, _), v in samples.items()
+                                        if n == "boxoffice_journal_durable_records_total"), 1)
+            c.close()
+        finally:
+            server.stop()
+
+
 class AuthTest(unittest.TestCase):
     def test_keys(self):
         with tempfile.NamedTemporaryFile("w", suffix=".keys", delete=False) as f:

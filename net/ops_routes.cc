@@ -1,0 +1,142 @@
+#include "net/ops_routes.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "persist/persister.h"
+#include "persist/worker_log.h"
+
+namespace boxoffice::net {
+namespace {
+
+// One Prometheus metric family: HELP and TYPE once, then samples.
+class Family {
+ public:
+  Family(std::string* out, const char* name, const char* type, const char* help)
+      : out_(out), name_(name) {
+    *out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  // `labels` is `key="value",...` (values restricted to characters that need no escaping).
+  void sample(const std::string& labels, double value) {
+    char number[64];
+    std::snprintf(number, sizeof number, "%.17g", value);
+    *out_ += name_;
+    if (!labels.empty()) *out_ += "{" + labels + "}";
+    *out_ += std::string(" ") + number + "\n";
+  }
+
+ private:
+  std::string* out_;
+  const char* name_;
+};
+
+}  // namespace
+
+HttpResponse OpsRoutes::handle(const HttpRequest& request) {
+  if (request.method != "GET" && request.method != "HEAD") {
+    return {405, "application/json", R"({"error":"only GET here"})"};
+  }
+  if (request.path == "/health") return health();
+  if (request.path == "/ready") return ready();
+  if (request.path == "/metrics") return metrics();
+  return {404, "application/json", R"({"error":"no such route"})"};
+}
+
+HttpResponse OpsRoutes::health() const { return {200, "application/json", R"({"status":"ok"})"}; }
+
+HttpResponse OpsRoutes::ready() const {
+  nlohmann::json checks;
+  bool journal_ok = true;
+  for (const persist::WorkerLog* log : state_->journals) journal_ok = journal_ok && !log->failed();
+  checks["journal"] = journal_ok;
+  bool all = journal_ok;
+  for (const persist::Persister* persister : state_->persisters) {
+    const bool connected = persister->stats().connected;
+    checks[persister->name()] = connected;
+    // MariaDB or Redis down does not stop selling (the journal holds the backlog): reported,
+    // not a reason to take the server out of rotation.
+  }
+  const bool serving = state_->ready.load(std::memory_order_acquire);
+  checks["serving"] = serving;
+  all = all && serving;
+  const nlohmann::json body = {{"status", all ? "ok" : "unavailable"}, {"checks", checks}};
+  HttpResponse response{all ? 200 : 503, "application/json", body.dump()};
+  if (!all) response.retry_after_s = 1;
+  return response;
+}
+
+HttpResponse OpsRoutes::metrics() const {
+  std::string out;
+  {
+    Family f(&out, "boxoffice_info", "gauge", "Constant 1, labelled with how the server runs.");
+    f.sample("io=\"" + state_->io_backend + "\",durability=\"" + state_->durability + "\"", 1);
+  }
+  const Engine& engine = *state_->engine;
+  std::vector<std::pair<std::string, EventCounts>> events;
+  for (uint32_t e = 0; e < engine.event_count(); ++e) {
+    if (engine.event_exists(e))
+      events.emplace_back(std::string(engine.event_id(e)), engine.counts(e));
+  }
+  {
+    Family f(&out, "boxoffice_event_seats", "gauge", "Seats of an event by state.");
+    for (const auto& [id, c] : events) {
+      f.sample("event=\"" + id + "\",state=\"free\"",
+               static_cast<double>(c.seats_total - c.seats_held - c.seats_sold));
+      f.sample("event=\"" + id + "\",state=\"held\"", static_cast<double>(c.seats_held));
+      f.sample("event=\"" + id + "\",state=\"sold\"", static_cast<double>(c.seats_sold));
+    }
+  }
+  {
+    Family f(&out, "boxoffice_event_revenue_cents", "gauge", "Revenue of the valid tickets.");
+    for (const auto& [id, c] : events)
+      f.sample("event=\"" + id + "\"", static_cast<double>(c.revenue_cents));
+  }
+  {
+    Family f(&out, "boxoffice_holds_expired_total", "counter", "Holds that timed out.");
+    for (const auto& [id, c] : events)
+      f.sample("event=\"" + id + "\"", static_cast<double>(c.holds_expired));
+  }
+  {
+    Family f(&out, "boxoffice_journal_records_total", "counter",
+             "Journal records appended by each worker.");
+    for (size_t w = 0; w < state_->journals.size(); ++w) {
+      f.sample("worker=\"" + std::to_string(w) + "\"",
+               static_cast<double>(state_->journals[w]->appended_sequence()));
+    }
+  }
+  {
+    Family f(&out, "boxoffice_journal_durable_records_total", "counter",
+             "Journal records on disk (fdatasynced), per worker.");
+    for (size_t w = 0; w < state_->journals.size(); ++w) {
+      f.sample("worker=\"" + std::to_string(w) + "\"",
+               static_cast<double>(state_->journals[w]->durable_sequence()));
+    }
+  }
+  std::vector<std::pair<std::string, persist::PersisterStats>> stats;
+  for (const persist::Persister* p : state_->persisters) stats.emplace_back(p->name(), p->stats());
+  auto family = [&](const char* name, const char* type, const char* help, auto value) {
+    Family f(&out, name, type, help);
+    for (const auto& [dest, s] : stats) f.sample("destination=\"" + dest + "\"", value(s));
+  };
+  using S = persist::PersisterStats;
+  family("boxoffice_persister_connected", "gauge", "1 while the destination is reachable.",
+         [](const S& s) { return s.connected ? 1.0 : 0.0; });
+  family("boxoffice_persister_lag_records", "gauge", "Durable records not yet persisted.",
+         [](const S& s) { return static_cast<double>(s.lag_records); });
+  family("boxoffice_persister_lag_ms", "gauge", "Age of the oldest sale not yet persisted.",
+         [](const S& s) { return static_cast<double>(s.lag_ms); });
+  family("boxoffice_persister_rows_per_second", "gauge", "Rows written over the last second.",
+         [](const S& s) { return s.rows_per_s; });
+  family("boxoffice_persister_records_total", "counter", "Records persisted since start.",
+         [](const S& s) { return static_cast<double>(s.records_persisted); });
+  family("boxoffice_persister_batches_total", "counter", "Batches committed since start.",
+         [](const S& s) { return static_cast<double>(s.batches); });
+  family("boxoffice_persister_last_batch_rows", "gauge", "Rows in the last batch.",
+         [](const S& s) { return static_cast<double>(s.last_batch_rows); });
+  family("boxoffice_persister_errors_total", "counter", "Failed connects and writes.",
+         [](const S& s) { return static_cast<double>(s.errors); });
+  return {200, "text/plain; version=0.0.4; charset=utf-8", out};
+}
+
+}  // namespace boxoffice::net

@@ -1,0 +1,45 @@
+// OpsRoutes: the operator's HTTP routes (DESIGN.md section 5): `GET /health` (liveness),
+// `GET /ready` (503 while starting or draining, with the state of the journal, MariaDB and
+// Redis) and `GET /metrics` (Prometheus text format: seats per event, journal and persister
+// state). Anything else is 404 (the /v1 API and the CQRS routes come later).
+//
+// Thread safety: handle() runs on the HTTP threads; everything it reads is atomic or guarded
+// (engine counts, journal sequences, persister stats).
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "core/engine.h"
+#include "net/http_server.h"
+
+namespace boxoffice::persist {
+class Persister;
+class WorkerLog;
+}  // namespace boxoffice::persist
+
+namespace boxoffice::net {
+
+struct OpsState {
+  const Engine* engine = nullptr;
+  std::vector<const persist::WorkerLog*> journals;  // by worker
+  std::vector<const persist::Persister*> persisters;
+  std::string io_backend;          // "io_uring" | "epoll"
+  std::string durability;          // "journal" | "memory" | "db"
+  std::atomic<bool> ready{false};  // serving (false while starting and once draining)
+};
+
+class OpsRoutes : public HttpRoutes {
+ public:
+  explicit OpsRoutes(const OpsState* state) : state_(state) {}
+  HttpResponse handle(const HttpRequest& request) override;
+
+ private:
+  HttpResponse health() const;
+  HttpResponse ready() const;
+  HttpResponse metrics() const;
+  const OpsState* state_;
+};
+
+}  // namespace boxoffice::net
