@@ -35,6 +35,7 @@
 #include "persist/sinks.h"
 #include "persist/worker_log.h"
 #include "tests/core/engine_fixture.h"
+#include "tests/persist/private_mariadb.h"
 
 namespace boxoffice::persist {
 namespace {
@@ -42,6 +43,8 @@ namespace {
 using boxoffice::testing::event_document;
 using boxoffice::testing::small_geometry;
 using boxoffice::testing::TempTablePath;
+using testing::MariadbServer;
+using testing::run_command;
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -67,93 +70,6 @@ bool wait_for(Predicate done, int64_t timeout_ms) {
 }
 
 // ---- The server (as in mariadb_store_test.cc) -------------------------------------------
-
-std::string run_command(const std::string& command, int* exit_status) {
-  std::string output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    *exit_status = -1;
-    return output;
-  }
-  char buffer[4096];
-  size_t bytes = 0;
-  while ((bytes = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, bytes);
-  *exit_status = ::pclose(pipe);
-  return output;
-}
-
-class MariadbServer {
- public:
-  static MariadbServer& get() {
-    static MariadbServer server;
-    return server;
-  }
-
-  // Starts the private server on first use (unless the environment names one).
-  bool ensure_started(std::string* error) {
-    if (started_) return true;
-    const char* url = std::getenv("BOXOFFICE_TEST_MARIADB_URL");
-    if (url != nullptr && *url != '\0') {
-      if (!parse_mariadb_url(url, &config_, error)) return false;
-      started_ = true;
-      return true;
-    }
-    char pattern[] = "/tmp/boxoffice-mariadb-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) {
-      *error = "mkdtemp failed";
-      return false;
-    }
-    dir_ = pattern;
-    started_ = start(error);
-    return started_;
-  }
-  bool owned() const { return !dir_.empty(); }
-  const MariadbConfig& config() const { return config_; }
-
-  bool start(std::string* error) { return script("start", error); }  // no-op when running
-  bool stop(std::string* error) { return script("stop", error); }
-  bool kill(std::string* error) { return script("kill", error); }
-  void stop_and_remove() {
-    if (!owned()) return;
-    std::string error;
-    if (started_ && !script("stop", &error)) std::fprintf(stderr, "%s\n", error.c_str());
-    std::filesystem::remove_all(dir_);
-    dir_.clear();
-    started_ = false;
-  }
-
- private:
-  bool script(const char* command, std::string* error) {
-    const std::string line =
-        std::string(BOXOFFICE_SOURCE_DIR "/tools/mariadb.sh ") + command + " --dir " + dir_;
-    int status = 0;
-    const std::string output = run_command(line, &status);
-    if (status != 0) {
-      *error = line + " failed (" + std::to_string(status) + "): " + output;
-      return false;
-    }
-    if (std::string(command) != "start") return true;
-    const size_t at = output.find("mariadb://");
-    if (at == std::string::npos) {
-      *error = line + " printed no URL: " + output;
-      return false;
-    }
-    std::string url = output.substr(at);
-    url = url.substr(0, url.find('\n'));
-    return parse_mariadb_url(url, &config_, error);
-  }
-
-  MariadbConfig config_;
-  std::string dir_;  // empty: not ours
-  bool started_ = false;
-};
-
-class StopServer : public ::testing::Environment {
- public:
-  void TearDown() override { MariadbServer::get().stop_and_remove(); }
-};
-[[maybe_unused]] ::testing::Environment* const stop_server =
-    ::testing::AddGlobalTestEnvironment(new StopServer);
 
 // ---- Selling -----------------------------------------------------------------------------
 
