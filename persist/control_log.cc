@@ -8,7 +8,6 @@ std::unique_ptr<ControlLog> ControlLog::open(const std::string& directory,
                                              uint32_t record_bytes_max, JournalTail* tail,
                                              std::string* error) {
   std::unique_ptr<ControlLog> log(new ControlLog());
-  log->directory_ = directory;
   log->options_.directory = directory;
   log->options_.record_bytes_max = record_bytes_max;
   log->writer_ = JournalWriter::open(log->options_, tail, error);

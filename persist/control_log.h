@@ -28,12 +28,11 @@ class ControlLog : public EventLog {
   Status event_created(const EventEntry& entry) override;
   Status event_state(const EventStateEntry& entry) override;
   uint64_t durable_sequence() const { return durable_.load(std::memory_order_acquire); }
-  const std::string& directory() const { return directory_; }
+  const std::string& directory() const { return options_.directory; }
 
  private:
   ControlLog() = default;
   Status append(RecordType type, std::span<const uint8_t> payload);
-  std::string directory_;
   JournalOptions options_;
   std::unique_ptr<JournalWriter> writer_;
   std::atomic<uint64_t> durable_{0};

@@ -45,6 +45,21 @@ uint32_t record_crc(const uint8_t* sequence_type_payload, size_t bytes) {
   return crc32c(sequence_type_payload, bytes);
 }
 
+// Writes all of `bytes` (retrying short writes); false with errno set on a failure.
+bool write_all(int fd, std::span<const uint8_t> bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 std::string segment_name(uint64_t first_sequence) {
   char name[32];
   std::snprintf(name, sizeof name, "%016llx%s", static_cast<unsigned long long>(first_sequence),
@@ -233,7 +248,8 @@ uint64_t JournalWriter::append(uint8_t type, std::span<const uint8_t> payload, s
   }
   const size_t at = pending_.size();
   pending_.resize(at + kHeaderBytes + payload.size());
-  const uint64_t sequence = next_sequence_++;
+  // next_sequence_ moves when the records are written (sync -> write_framed).
+  const uint64_t sequence = at == 0 ? next_sequence_ : pending_last_sequence_ + 1;
   frame(sequence, type, payload, &pending_[at]);
   pending_last_sequence_ = sequence;
   return sequence;
@@ -250,16 +266,10 @@ bool JournalWriter::write_framed(std::span<const uint8_t> frames, uint64_t first
     synced_sequence_ = first - 1;
     if (!start_segment(first, error)) return false;
   }
-  size_t done = 0;
-  while (done < frames.size()) {
-    const ssize_t n = ::write(fd_, frames.data() + done, frames.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      // A short write leaves a torn record; the next write_framed must not follow it.
-      *error = errno_text("journal write");
-      return false;
-    }
-    done += static_cast<size_t>(n);
+  if (!write_all(fd_, frames)) {
+    // A short write leaves a torn record; the next write_framed must not follow it.
+    *error = errno_text("journal write");
+    return false;
   }
   segment_bytes_ += frames.size();
   next_sequence_ = last + 1;
@@ -276,14 +286,7 @@ bool JournalWriter::rewrite_segment(uint64_t first, std::span<const uint8_t> fra
     *error = errno_text("cannot create journal segment " + temporary);
     return false;
   }
-  size_t done = 0;
-  while (done < frames.size()) {
-    const ssize_t n = ::write(fd, frames.data() + done, frames.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  if (done < frames.size() || ::fdatasync(fd) != 0 ||
+  if (!write_all(fd, frames) || ::fdatasync(fd) != 0 ||
       ::rename(temporary.c_str(), path.c_str()) != 0) {
     *error = errno_text("rewriting journal segment " + path);
     ::close(fd);
@@ -308,29 +311,11 @@ bool JournalWriter::rewrite_segment(uint64_t first, std::span<const uint8_t> fra
 
 bool JournalWriter::sync(std::string* error) {
   if (pending_.empty()) return true;
-  if (segment_bytes_ > 0 && segment_bytes_ + pending_.size() > options_.segment_bytes_max) {
-    const uint64_t first_pending = get64(&pending_[8]);
-    if (::fdatasync(fd_) != 0) {
-      *error = errno_text("journal fdatasync");
-      return false;
-    }
-    if (!start_segment(first_pending, error)) return false;
-  }
-  size_t done = 0;
-  while (done < pending_.size()) {
-    const ssize_t n = ::write(fd_, pending_.data() + done, pending_.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      *error = errno_text("journal write");
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
+  if (!write_framed(pending_, get64(&pending_[8]), pending_last_sequence_, error)) return false;
   if (::fdatasync(fd_) != 0) {
     *error = errno_text("journal fdatasync");
     return false;
   }
-  segment_bytes_ += pending_.size();
   pending_.clear();  // keeps its capacity: no allocation once warm
   synced_sequence_ = pending_last_sequence_;
   return true;

@@ -260,19 +260,18 @@ void Persister::run() {
     oldest_pending_sale_ms_ = 0;
     const int64_t batch_started_ms = steady_ms();
     // Every stream's durable bound first: the backlog and whether sales are coming in.
-    std::vector<uint64_t>& durables = durables_;
-    durables.resize(streams_.size());
+    durables_.resize(streams_.size());
     uint64_t lag = 0;
     uint64_t durable_total = 0;
     for (size_t i = 0; i < streams_.size(); ++i) {
-      durables[i] = streams_[i]->config.durable();
-      durable_total += durables[i];
-      lag += durables[i] - std::min(durables[i], streams_[i]->persisted.load());
+      durables_[i] = streams_[i]->config.durable();
+      durable_total += durables_[i];
+      lag += durables_[i] - std::min(durables_[i], streams_[i]->persisted.load());
     }
     for (size_t k = 0; k < streams_.size(); ++k) {
       const size_t i = (first_stream + k) % streams_.size();
       Stream& s = *streams_[i];
-      const uint64_t durable = durables[i];
+      const uint64_t durable = durables_[i];
       if (s.broken || s.reader->next_sequence() > durable) continue;
       const size_t budget =
           options_.batch_rows_max - std::min<size_t>(batch_.rows(), options_.batch_rows_max);

@@ -68,8 +68,6 @@ bool open_journals(const JournalSetOptions& options, JournalSet* set,
     WorkerLogOpenReport report;
     auto log = WorkerLog::open(worker, &report, error);
     if (!log) return false;
-    set->tail_cut.push_back(report.tail.truncated_bytes > 0);
-    set->last_sequence_at_open.push_back(log->appended_sequence());
     if (report.tail.truncated_bytes > 0) {
       notes->push_back(set->stream_name(i) + " journal: cut " +
                        std::to_string(report.tail.truncated_bytes) + " bytes (" +

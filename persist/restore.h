@@ -39,10 +39,6 @@ struct JournalSetOptions {
 
 struct JournalSet {
   std::unique_ptr<ControlLog> control;
-  // Per worker journal: its last record before this start, and whether open() cut a damaged
-  // tail (then a destination may hold sequences the journal no longer has: fill_to()).
-  std::vector<uint64_t> last_sequence_at_open;
-  std::vector<bool> tail_cut;
   // Index = worker index; [0, workers) serve, the rest (from an earlier, larger --workers)
   // are only drained by the persister.
   std::vector<std::unique_ptr<WorkerLog>> workers;

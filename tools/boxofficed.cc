@@ -134,7 +134,7 @@ void keep_lost_sequences(const Config& config, const persist::MariadbConfig& mar
     for (const persist::StreamProgress& row : rows) {
       if (row.name == journals.stream_name(i)) progress = std::max(progress, row.sequence);
     }
-    const uint64_t last = journals.last_sequence_at_open[i];
+    const uint64_t last = journals.workers[i]->appended_sequence();  // nothing appended yet
     if (progress > last + kLostSequencesMax) {
       log(LogLevel::kError,
           "%s journal ends at %llu but MariaDB/Redis have it up to %llu: is that database "
@@ -264,6 +264,15 @@ int run(const Config& config) {
     log(LogLevel::kError, "%s", error.c_str());
     return 1;
   }
+  // Replaces the table with a new, empty one (to be rebuilt).
+  auto fresh_table = [&] {
+    engine.reset();
+    table.reset();
+    ::unlink(shm_path.c_str());
+    table = shm::SeatTable::open({shm_path, geometry, start_ms}, &error);
+    if (table) engine = Engine::open(table.get(), engine_options, &error);
+    return engine != nullptr;
+  };
   bool rebuild = table->created() && !control.events.empty();
   if (!table->created()) {
     if (!persist::reconcile_events(*engine, *journals.control, control, start_ms, &rebuild, &notes,
@@ -273,12 +282,7 @@ int run(const Config& config) {
     }
     if (rebuild) {
       // Older than its journal: start again from an empty table.
-      engine.reset();
-      table.reset();
-      ::unlink(shm_path.c_str());
-      table = shm::SeatTable::open({shm_path, geometry, start_ms}, &error);
-      if (table) engine = Engine::open(table.get(), engine_options, &error);
-      if (!engine) {
+      if (!fresh_table()) {
         log(LogLevel::kError, "%s", error.c_str());
         return 1;
       }
@@ -308,13 +312,8 @@ int run(const Config& config) {
       // MariaDB unreachable, but the journal has everything it ever had: rebuild from it.
       log(LogLevel::kWarn, "rebuilding with MariaDB failed (%s); from the journal alone",
           error.c_str());
-      engine.reset();
-      table.reset();
-      ::unlink(shm_path.c_str());
-      table = shm::SeatTable::open({shm_path, geometry, start_ms}, &error);
-      if (table) engine = Engine::open(table.get(), engine_options, &error);
-      rebuilt =
-          engine && persist::rebuild_table(*engine, control, journals, nullptr, &report, &error);
+      rebuilt = fresh_table() &&
+                persist::rebuild_table(*engine, control, journals, nullptr, &report, &error);
       with_database = false;
     }
     if (!rebuilt) {
