@@ -1,6 +1,7 @@
 #include "core/engine.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -903,6 +904,45 @@ HoldOutcome Engine::hold_info(HoldToken token, int64_t now_ms) const {
   return outcome;
 }
 
+std::vector<HoldListing> Engine::holds_of(uint32_t event_index, int64_t now_ms, size_t listed_max,
+                                          size_t* total) const {
+  std::vector<HoldListing> listed;
+  *total = 0;
+  const EventRuntime* event = runtime(event_index);
+  if (event == nullptr) return listed;
+  const uint32_t holds_max = table_->geometry().holds_max;
+  for (uint32_t h = 0; h < holds_max; ++h) {
+    if (!table_->hold_allocated(h)) continue;
+    const HoldSlot& slot = table_->hold(h);
+    const uint64_t word = slot.control.load(std::memory_order_acquire);
+    const HoldControl control = HoldControl::decode(word);
+    if (control.state != HoldState::kActive ||
+        slot.event_index.load(std::memory_order_relaxed) != event_index ||
+        abs_ms(control.expires_at_rel_ms) <= now_ms) {
+      continue;
+    }
+    HoldListing hold;
+    hold.hold_index = h;
+    hold.version = control.version;
+    hold.created_at_ms = slot.created_at_ms.load(std::memory_order_acquire);
+    hold.expires_at_ms = abs_ms(control.expires_at_rel_ms);
+    hold.seats.count =
+        std::min(slot.seat_count.load(std::memory_order_acquire), shm::kSeatsPerHoldMax);
+    for (uint32_t i = 0; i < hold.seats.count; ++i) {
+      hold.seats.seats[i] = slot.seats[i].load(std::memory_order_acquire);
+      if (hold.seats.seats[i] < event->layout.seat_count()) {
+        hold.total_cents += event->price_of(hold.seats.seats[i]);
+      }
+    }
+    // Reused or ended while we read: what we read may be another hold's. The acquire loads
+    // above keep the second look at the control word after them (a seqlock reader).
+    if (slot.control.load(std::memory_order_acquire) != word) continue;
+    ++*total;
+    if (listed.size() < listed_max) listed.push_back(hold);
+  }
+  return listed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sales
 
@@ -1350,6 +1390,29 @@ SeatInfo Engine::seat(uint32_t event_index, uint32_t seat_index) const {
     info.state = SeatState::kHeld;
   }
   return info;
+}
+
+void Engine::sold_seats(uint32_t event_index, uint64_t skip, uint32_t max,
+                        std::vector<uint32_t>* out) const {
+  out->clear();
+  const EventRuntime* event = runtime(event_index);
+  if (event == nullptr) return;
+  const uint32_t seats = event->layout.seat_count();
+  for (uint32_t w = 0; w < shm::word_count_for(seats) && out->size() < max; ++w) {
+    uint64_t bits = event->sold[w].load(std::memory_order_acquire);
+    const auto in_word = static_cast<uint64_t>(std::popcount(bits));
+    if (skip >= in_word) {
+      skip -= in_word;
+      continue;
+    }
+    for (; bits != 0 && out->size() < max; bits &= bits - 1) {
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
+      out->push_back(w * shm::kBitsPerWord + static_cast<uint32_t>(std::countr_zero(bits)));
+    }
+  }
 }
 
 TicketInfo Engine::ticket(TicketId id) const {

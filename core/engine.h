@@ -94,6 +94,17 @@ struct TicketInfo {
   std::string buyer_ref;
 };
 
+// A live hold as listed for operators (admin `holds`). The token's random half is not here:
+// a hold token is a bearer credential; `hold_index` and `version` give its first 11 hex digits.
+struct HoldListing {
+  uint32_t hold_index = 0;
+  uint32_t version = 0;
+  int64_t created_at_ms = 0;
+  int64_t expires_at_ms = 0;
+  int64_t total_cents = 0;
+  SeatList seats;
+};
+
 struct VoidOutcome {
   Status status;
   bool already_voided = false;
@@ -220,8 +231,17 @@ class Engine {
 
   // Queries.
   SeatInfo seat(uint32_t event_index, uint32_t seat_index) const;
+  // Up to `max` sold seats of the event, in index order, after skipping the first `skip` sold
+  // ones (a page of its tickets); cleared first. One pass over the sold bitmap's words.
+  void sold_seats(uint32_t event_index, uint64_t skip, uint32_t max,
+                  std::vector<uint32_t>* out) const;
   TicketInfo ticket(TicketId id) const;
   HoldOutcome hold_info(HoldToken token, int64_t now_ms) const;
+  // The active holds of an event whose deadline has not passed, in slot order, at most
+  // `listed_max` of them, and how many there are in all (*total). Walks every hold slot
+  // (holds_max): for operators, off the booking path.
+  std::vector<HoldListing> holds_of(uint32_t event_index, int64_t now_ms, size_t listed_max,
+                                    size_t* total) const;
 
  private:
   struct EventRuntime;

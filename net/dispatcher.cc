@@ -29,6 +29,7 @@ struct Dispatcher::Reply {
   Packer& error(const Status& status, uint32_t extra_pairs = 0) {
     BOXOFFICE_ASSERT(!done && !status.is_ok());
     done = true;
+    code = status.code();
     pk.pack_array(4);
     pk.pack(1);
     pk.pack(msgid);
@@ -58,6 +59,7 @@ struct Dispatcher::Reply {
   msgpack::sbuffer* out;  // packer writes straight through, so raw bytes may be appended too
   Packer pk;
   bool done = false;
+  ErrorCode code = ErrorCode::kOk;
 };
 
 namespace {
@@ -161,16 +163,20 @@ Status Dispatcher::admit(const Request& request, const Session& session) const {
   return Status::ok();
 }
 
-void Dispatcher::handle(const Request& request, Session* session, int64_t now_ms,
-                        msgpack::sbuffer* out) {
+ErrorCode Dispatcher::handle(const Request& request, Session* session, int64_t now_ms,
+                             msgpack::sbuffer* out) {
+  const uint64_t started_ns = stats_ != nullptr ? monotonic_ns() : 0;
   Reply reply(request.msgid, out);
   if (request.error != nullptr) {
     reply.fail(Status(ErrorCode::kBadRequest, request.error));
-    return;
+  } else if (Status s = admit(request, *session); !s.is_ok()) {
+    reply.fail(s);
+  } else {
+    run(request, session, now_ms, &reply);
   }
-  if (Status s = admit(request, *session); !s.is_ok()) return reply.fail(s);
-  run(request, session, now_ms, &reply);
   BOXOFFICE_ASSERT(reply.done);  // every method answers exactly once
+  if (stats_ != nullptr) stats_->record(request.method, reply.code, monotonic_ns() - started_ns);
+  return reply.code;
 }
 
 void Dispatcher::run(const Request& r, Session* session, int64_t now_ms, Reply* reply) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/engine.h"
+#include "net/request_stats.h"
 #include "net/rpc_request.h"
 
 namespace boxoffice::net {
@@ -40,8 +41,11 @@ class Dispatcher {
   Dispatcher(Engine* engine, WorkerContext* worker, DispatchOptions options);
 
   // Runs `request` (already framed: its `error`, if any, becomes a BAD_REQUEST response) and
-  // appends the packed response to `out`.
-  void handle(const Request& request, Session* session, int64_t now_ms, msgpack::sbuffer* out);
+  // appends the packed response to `out`. Returns the response's code (OK or the error's).
+  ErrorCode handle(const Request& request, Session* session, int64_t now_ms, msgpack::sbuffer* out);
+
+  // Where handle() counts requests and their latency (none: not counted). Before any call.
+  void set_stats(RequestStats* stats) { stats_ = stats; }
 
   // Packs an error response / the result of a successful subscribe (handled by RpcHandler,
   // which owns the connections).
@@ -98,6 +102,7 @@ class Dispatcher {
   Engine* engine_;
   WorkerContext* worker_;
   DispatchOptions options_;
+  RequestStats* stats_ = nullptr;
   std::vector<uint8_t> bitmap_scratch_;
 };
 

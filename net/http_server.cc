@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <deque>
 #include <mutex>
 
 #include "shm/check.h"
@@ -18,14 +19,34 @@
 namespace boxoffice::net {
 
 struct HttpServer::Worker {
+  struct Held {
+    evhttp_request* request;
+    HttpResponse response;
+  };
+  const HttpOptions* options = nullptr;
   event_base* base = nullptr;
   evhttp* http = nullptr;
   evconnlistener* listener = nullptr;
   HttpRoutes* routes = nullptr;
+  event* turn = nullptr;  // lowest priority: after the turn's I/O callbacks
+  event* tick = nullptr;  // every tick_ms
+  bool turn_pending = false;
+  std::deque<Held> held;  // in arrival order
+
   ~Worker() {
+    if (turn != nullptr) event_free(turn);
+    if (tick != nullptr) event_free(tick);
     if (http != nullptr) evhttp_free(http);  // frees the bound listener too
     if (base != nullptr) event_base_free(base);
   }
+  void schedule_turn() {
+    if (turn_pending) return;
+    turn_pending = true;
+    event_active(turn, EV_TIMEOUT, 0);
+  }
+  void run_turn();
+  void release();
+  void stop();
 };
 
 namespace {
@@ -64,6 +85,8 @@ const char* reason(int status) {
       return "Bad Request";
     case 401:
       return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -74,6 +97,10 @@ const char* reason(int status) {
       return "Gone";
     case 413:
       return "Payload Too Large";
+    case 422:
+      return "Unprocessable Content";
+    case 500:
+      return "Internal Server Error";
     case 429:
       return "Too Many Requests";
     case 503:
@@ -83,8 +110,49 @@ const char* reason(int status) {
   }
 }
 
+int64_t now_ms() {
+  timeval now{};
+  evutil_gettimeofday(&now, nullptr);
+  return int64_t{now.tv_sec} * 1000 + now.tv_usec / 1000;
+}
+
+void send(evhttp_request* raw, const HttpResponse& response) {
+  evkeyvalq* headers = evhttp_request_get_output_headers(raw);
+  evhttp_add_header(headers, "Content-Type", response.content_type.c_str());
+  if (response.retry_after_s > 0) {
+    evhttp_add_header(headers, "Retry-After", std::to_string(response.retry_after_s).c_str());
+  }
+  for (const auto& [name, value] : response.headers) {
+    evhttp_add_header(headers, name.c_str(), value.c_str());
+  }
+  evbuffer* output = evbuffer_new();
+  if (evhttp_request_get_command(raw) == EVHTTP_REQ_HEAD) {
+    // The headers of the GET, no body (evhttp would send one).
+    evhttp_add_header(headers, "Content-Length", std::to_string(response.body.size()).c_str());
+  } else {
+    evbuffer_add(output, response.body.data(), response.body.size());
+  }
+  evhttp_send_reply(raw, response.status, reason(response.status), output);
+  evbuffer_free(output);
+}
+
+HttpResponse unavailable(const char* message) {
+  HttpResponse response;
+  response.status = 503;
+  response.retry_after_s = 1;
+  response.body = std::string(R"({"error":{"code":9,"name":"BUSY","message":")") + message +
+                  R"(","retry_after_ms":1000}})";
+  return response;
+}
+
 void on_request(evhttp_request* raw, void* arg) {
-  auto* routes = static_cast<HttpRoutes*>(arg);
+  auto* worker = static_cast<HttpServer::Worker*>(arg);
+  if (worker->held.size() >= worker->options->held_replies_max) {
+    // The journal is behind: refuse before running anything (a request that ran could not be
+    // taken back).
+    send(raw, unavailable("too many replies waiting for the journal; retry"));
+    return;
+  }
   HttpRequest request;
   request.method = method_name(evhttp_request_get_command(raw));
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(raw);
@@ -92,30 +160,74 @@ void on_request(evhttp_request* raw, void* arg) {
   if (const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr) {
     request.query = query;
   }
-  if (const char* auth =
-          evhttp_find_header(evhttp_request_get_input_headers(raw), "Authorization")) {
+  const evkeyvalq* input_headers = evhttp_request_get_input_headers(raw);
+  if (const char* auth = evhttp_find_header(input_headers, "Authorization")) {
     request.authorization = auth;
+  }
+  if (const char* key = evhttp_find_header(input_headers, "Idempotency-Key")) {
+    request.idempotency_key = key;
   }
   evbuffer* input = evhttp_request_get_input_buffer(raw);
   request.body.resize(evbuffer_get_length(input));
   if (!request.body.empty()) evbuffer_remove(input, request.body.data(), request.body.size());
 
-  const HttpResponse response = routes->handle(request);
-  evkeyvalq* headers = evhttp_request_get_output_headers(raw);
-  evhttp_add_header(headers, "Content-Type", response.content_type.c_str());
-  if (response.retry_after_s > 0) {
-    evhttp_add_header(headers, "Retry-After", std::to_string(response.retry_after_s).c_str());
+  HttpResponse response = worker->routes->handle(request);
+  if (response.wait_sequence > worker->routes->released_sequence()) {
+    worker->held.push_back({raw, std::move(response)});
+  } else {
+    send(raw, response);
   }
-  evbuffer* output = evbuffer_new();
-  evbuffer_add(output, response.body.data(), response.body.size());
-  evhttp_send_reply(raw, response.status, reason(response.status), output);
-  evbuffer_free(output);
+  worker->schedule_turn();
 }
+
+void on_turn(evutil_socket_t, short, void* arg) {
+  auto* worker = static_cast<HttpServer::Worker*>(arg);
+  worker->turn_pending = false;
+  worker->run_turn();
+}
+
+void on_stop(evutil_socket_t, short, void* arg) { static_cast<HttpServer::Worker*>(arg)->stop(); }
 
 }  // namespace
 
-HttpServer::HttpServer(const HttpOptions& options, HttpRoutes* routes)
-    : options_(options), routes_(routes) {}
+void HttpServer::Worker::release() {
+  const uint64_t released = routes->released_sequence();
+  while (!held.empty() && held.front().response.wait_sequence <= released) {
+    send(held.front().request, held.front().response);
+    held.pop_front();
+  }
+  // Held replies wait for non-decreasing sequences (one journal per thread): the rest wait on.
+}
+
+void HttpServer::Worker::run_turn() {
+  routes->on_turn(now_ms());
+  release();
+  if (!held.empty()) {
+    // Still waiting (a failed fdatasync, or MariaDB in db mode): look again shortly.
+    const timeval soon{0, 1000};
+    event_add(turn, &soon);
+    turn_pending = true;
+  }
+}
+
+void HttpServer::Worker::stop() {
+  evconnlistener_disable(listener);
+  routes->on_stop();
+  release();
+  for (Held& h : held) {
+    send(h.request, unavailable("stopping before this request's journal record was durable; "
+                                "its outcome is unknown: retry with the same idempotency key"));
+  }
+  held.clear();
+  // Let the replies just sent be written out, then leave the loop.
+  const timeval flush{0, 200 * 1000};
+  event_base_loopexit(base, &flush);
+}
+
+HttpServer::HttpServer(const HttpOptions& options, std::vector<HttpRoutes*> routes)
+    : options_(options), routes_(std::move(routes)) {
+  BOXOFFICE_ASSERT(!routes_.empty());
+}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -128,12 +240,23 @@ std::string HttpServer::start() {
     return "HTTP host must be an IPv4 address, not \"" + options_.host + "\"";
   }
   port_ = options_.port;
-  for (uint32_t i = 0; i < std::max(options_.threads, 1u); ++i) {
+  for (HttpRoutes* routes : routes_) {
     auto worker = std::make_unique<Worker>();
-    worker->routes = routes_;
+    worker->options = &options_;
+    worker->routes = routes;
     worker->base = event_base_new();
-    worker->http = worker->base != nullptr ? evhttp_new(worker->base) : nullptr;
-    if (worker->http == nullptr) return "cannot create an HTTP server";
+    // Priorities: 0 and 1 for I/O (evhttp's default is the middle one), 2 for the turn.
+    if (worker->base == nullptr || event_base_priority_init(worker->base, 3) != 0) {
+      return "cannot create an event base";
+    }
+    worker->http = evhttp_new(worker->base);
+    worker->turn = event_new(worker->base, -1, 0, on_turn, worker.get());
+    worker->tick = event_new(worker->base, -1, EV_PERSIST, on_turn, worker.get());
+    if (worker->http == nullptr || worker->turn == nullptr || worker->tick == nullptr) {
+      return "cannot create an HTTP server";
+    }
+    event_priority_set(worker->turn, 2);
+    event_priority_set(worker->tick, 2);
     address.sin_port = htons(port_);
     worker->listener = evconnlistener_new_bind(
         worker->base, nullptr, nullptr,
@@ -154,14 +277,17 @@ std::string HttpServer::start() {
     evhttp_set_max_headers_size(worker->http, options_.header_bytes_max);
     evhttp_set_max_body_size(worker->http, options_.body_bytes_max);
     evhttp_set_timeout(worker->http, options_.timeout_s);
-    evhttp_set_allowed_methods(
-        worker->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_DELETE);
-    evhttp_set_gencb(worker->http, on_request, routes_);
+    evhttp_set_allowed_methods(worker->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                                 EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT |
+                                                 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(worker->http, on_request, worker.get());
+    const timeval tick{options_.tick_ms / 1000, static_cast<int>(options_.tick_ms % 1000) * 1000};
+    event_add(worker->tick, &tick);
     workers_.push_back(std::move(worker));
   }
   for (auto& worker : workers_) {
     threads_.emplace_back([base = worker->base] {
-      // Runs until stop() breaks the loop (EVLOOP_NO_EXIT_ON_EMPTY: an idle server waits).
+      // Runs until stop() ends the loop (EVLOOP_NO_EXIT_ON_EMPTY: an idle server waits).
       event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
     });
   }
@@ -169,7 +295,11 @@ std::string HttpServer::start() {
 }
 
 void HttpServer::stop() {
-  for (auto& worker : workers_) event_base_loopbreak(worker->base);
+  if (!threads_.empty()) {
+    const timeval now{0, 0};
+    for (auto& worker : workers_)
+      event_base_once(worker->base, -1, EV_TIMEOUT, on_stop, worker.get(), &now);
+  }
   for (auto& thread : threads_) thread.join();
   threads_.clear();
   workers_.clear();

@@ -1,10 +1,17 @@
 // HttpServer: libevent's evhttp on a few threads of its own (DESIGN.md section 5), each with
 // its event base and a listener bound with SO_REUSEPORT to the same address, so the kernel
 // spreads connections. Requests are parsed by evhttp (bounded headers and body, timeouts) and
-// handed to an HttpRoutes implementation as plain values.
+// handed to the thread's HttpRoutes as plain values.
 //
-// Thread safety: start() and stop() from one owner thread; HttpRoutes::handle runs on any of
-// the server's threads at once and must be thread-safe.
+// Deferred replies (group commit): a response may name the journal sequence it depends on
+// (wait_sequence); it is held until the routes say that sequence is released (durable). At the
+// end of each loop turn that ran requests (a low-priority event, so it runs after every ready
+// I/O callback of the turn) and every tick the routes' on_turn() runs: that is where they
+// write and fdatasync their journal once for all the turn's sales. A client that closes while
+// its reply is held is harmless: evhttp detaches the request and frees it when replied to.
+//
+// Thread safety: start() and stop() from one owner thread. Each HttpRoutes is called only by
+// its own server thread.
 #pragma once
 
 #include <atomic>
@@ -12,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace boxoffice::net {
@@ -19,49 +27,63 @@ namespace boxoffice::net {
 struct HttpOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0: pick a free port (see HttpServer::port())
-  uint32_t threads = 1;
   uint32_t header_bytes_max = 16 * 1024;
   uint32_t body_bytes_max = 1u << 20;  // larger bodies: 413
   int timeout_s = 30;                  // a request not read or written within: closed
+  int64_t tick_ms = 10;                // HttpRoutes::on_turn at least this often
+  uint32_t held_replies_max = 8192;    // per thread; further requests: 503 before they run
 };
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
-  std::string path;    // without the query
+  std::string path;    // without the query, undecoded
   std::string query;   // after '?', undecoded
   std::string body;
-  std::string authorization;  // the Authorization header, "" when absent
+  std::string authorization;    // the Authorization header, "" when absent
+  std::string idempotency_key;  // the Idempotency-Key header, "" when absent
 };
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  int retry_after_s = 0;  // > 0: a Retry-After header
+  int retry_after_s = 0;                                     // > 0: a Retry-After header
+  std::vector<std::pair<std::string, std::string>> headers;  // more headers (Allow, ...)
+  uint64_t wait_sequence = 0;  // sent once HttpRoutes::released_sequence() reaches it
 };
 
 class HttpRoutes {
  public:
   virtual ~HttpRoutes() = default;
   virtual HttpResponse handle(const HttpRequest& request) = 0;
+  // Replies with wait_sequence up to this may be sent.
+  virtual uint64_t released_sequence() const { return UINT64_MAX; }
+  // After each loop turn that ran requests, while replies are held, and every tick.
+  virtual void on_turn(int64_t now_ms) { (void)now_ms; }
+  // The server stops: the last on_turn; replies still held afterwards are answered 503.
+  virtual void on_stop() {}
 };
 
 class HttpServer {
  public:
-  HttpServer(const HttpOptions& options, HttpRoutes* routes);
+  // One thread per element of `routes` (each used only by its thread; not owned).
+  HttpServer(const HttpOptions& options, std::vector<HttpRoutes*> routes);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds every thread's listener and starts the threads; an error message on failure.
   std::string start();
-  void stop();  // stops accepting, lets each thread finish its turn, joins
+  // Stops accepting, answers the held replies (after a last on_turn/on_stop), lets replies
+  // in flight be written for a moment, joins.
+  void stop();
   uint16_t port() const { return port_; }
 
+  struct Worker;  // one thread's loop (internal)
+
  private:
-  struct Worker;
   HttpOptions options_;
-  HttpRoutes* routes_;
+  std::vector<HttpRoutes*> routes_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

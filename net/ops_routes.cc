@@ -18,10 +18,12 @@ class Family {
     *out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   }
   // `labels` is `key="value",...` (values restricted to characters that need no escaping).
-  void sample(const std::string& labels, double value) {
+  void sample(const std::string& labels, double value) { sample_as(name_, labels, value); }
+  // A sample under another name of the family (a histogram's _bucket, _sum and _count).
+  void sample_as(const char* name, const std::string& labels, double value) {
     char number[64];
     std::snprintf(number, sizeof number, "%.17g", value);
-    *out_ += name_;
+    *out_ += name;
     if (!labels.empty()) *out_ += "{" + labels + "}";
     *out_ += std::string(" ") + number + "\n";
   }
@@ -34,13 +36,27 @@ class Family {
 }  // namespace
 
 HttpResponse OpsRoutes::handle(const HttpRequest& request) {
-  if (request.method != "GET" && request.method != "HEAD") {
-    return {405, "application/json", R"({"error":"only GET here"})"};
+  auto error = [](int status, ErrorCode code, const std::string& message) {
+    const nlohmann::json body = {{"error",
+                                  {{"code", static_cast<uint32_t>(code)},
+                                   {"name", std::string(error_name(code))},
+                                   {"message", message}}}};
+    return HttpResponse{status, "application/json", body.dump()};
+  };
+  std::string path = request.path;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  if (path != "/health" && path != "/ready" && path != "/metrics") {
+    return error(404, ErrorCode::kNotFound, "no such route: " + request.path);
   }
-  if (request.path == "/health") return health();
-  if (request.path == "/ready") return ready();
-  if (request.path == "/metrics") return metrics();
-  return {404, "application/json", R"({"error":"no such route"})"};
+  if (request.method != "GET" && request.method != "HEAD") {
+    HttpResponse response =
+        error(405, ErrorCode::kBadRequest, request.method + " is not allowed here; use GET");
+    response.headers.emplace_back("Allow", "GET");
+    return response;
+  }
+  if (path == "/health") return health();
+  if (path == "/ready") return ready();
+  return metrics();
 }
 
 HttpResponse OpsRoutes::health() const { return {200, "application/json", R"({"status":"ok"})"}; }
@@ -66,12 +82,117 @@ HttpResponse OpsRoutes::ready() const {
   return response;
 }
 
+// Per interface and method: requests by outcome, latency histograms; connections, BUSY.
+void OpsRoutes::requests(std::string* out) const {
+  const std::pair<const char*, const std::vector<const RequestStats*>*> interfaces[] = {
+      {"rpc", &state_->rpc_stats}, {"http", &state_->http_stats}};
+  auto sum = [](const std::vector<const RequestStats*>& all, auto value) {
+    uint64_t total = 0;
+    for (const RequestStats* stats : all) total += value(*stats);
+    return total;
+  };
+  auto methods = [](auto each) {
+    for (size_t m = 1; m < RequestStats::kMethods; ++m) each(static_cast<Method>(m));
+  };
+  {
+    Family f(out, "boxoffice_requests_total", "counter",
+             "Requests run, by interface, method and outcome code.");
+    for (const auto& [name, all] : interfaces) {
+      methods([&](Method method) {
+        for (size_t c = 0; c < RequestStats::kCodes; ++c) {
+          const auto code = static_cast<ErrorCode>(c);
+          const uint64_t n =
+              sum(*all, [&](const RequestStats& s) { return s.count(method, code); });
+          if (n == 0) continue;
+          f.sample(std::string("interface=\"") + name + "\",method=\"" +
+                       std::string(method_name(method)) + "\",code=\"" +
+                       std::string(error_name(code)) + "\"",
+                   static_cast<double>(n));
+        }
+      });
+    }
+  }
+  {
+    Family f(out, "boxoffice_request_duration_seconds", "histogram",
+             "Time spent running a request (the wait for a journal fdatasync not included).");
+    for (const auto& [name, all] : interfaces) {
+      methods([&](Method method) {
+        uint64_t cumulative = 0;
+        std::vector<uint64_t> buckets(RequestStats::kBuckets);
+        for (size_t b = 0; b < buckets.size(); ++b) {
+          buckets[b] = sum(*all, [&](const RequestStats& s) { return s.bucket(method, b); });
+        }
+        uint64_t count = 0;
+        for (uint64_t n : buckets) count += n;
+        if (count == 0) return;
+        const std::string labels = std::string("interface=\"") + name + "\",method=\"" +
+                                   std::string(method_name(method)) + "\"";
+        for (size_t b = 0; b < buckets.size(); ++b) {
+          cumulative += buckets[b];
+          char le[32];
+          if (b < kLatencyBucketsUs.size()) {
+            std::snprintf(le, sizeof le, "%g", kLatencyBucketsUs[b] / 1e6);
+          } else {
+            std::snprintf(le, sizeof le, "+Inf");
+          }
+          f.sample_as("boxoffice_request_duration_seconds_bucket", labels + ",le=\"" + le + "\"",
+                      static_cast<double>(cumulative));
+        }
+        f.sample_as("boxoffice_request_duration_seconds_sum", labels,
+                    static_cast<double>(sum(
+                        *all, [&](const RequestStats& s) { return s.latency_sum_ns(method); })) /
+                        1e9);
+        f.sample_as("boxoffice_request_duration_seconds_count", labels, static_cast<double>(count));
+      });
+    }
+  }
+  {
+    Family f(out, "boxoffice_connections", "gauge", "Open msgpack-rpc connections.");
+    int64_t open = 0;
+    for (const RequestStats* s : state_->rpc_stats) open += s->connections_open();
+    f.sample("interface=\"rpc\"", static_cast<double>(open));
+  }
+  {
+    Family f(out, "boxoffice_busy_rejections_total", "counter",
+             "Requests answered BUSY (HTTP 503): overload, journal behind, key in flight.");
+    for (const auto& [name, all] : interfaces) {
+      const uint64_t n = sum(*all, [&](const RequestStats& s) {
+        uint64_t busy = s.busy_refused();
+        for (size_t m = 0; m < RequestStats::kMethods; ++m)
+          busy += s.count(static_cast<Method>(m), ErrorCode::kBusy);
+        return busy;
+      });
+      f.sample(std::string("interface=\"") + name + "\"", static_cast<double>(n));
+    }
+  }
+  {
+    Family f(out, "boxoffice_journal_syncs_total", "counter",
+             "Journal group commits (one write and one fdatasync each).");
+    for (const auto& [name, all] : interfaces) {
+      f.sample(
+          std::string("interface=\"") + name + "\"",
+          static_cast<double>(sum(*all, [](const RequestStats& s) { return s.journal_syncs(); })));
+    }
+  }
+  {
+    Family f(out, "boxoffice_journal_sync_seconds_total", "counter",
+             "Time spent in journal group commits.");
+    for (const auto& [name, all] : interfaces) {
+      f.sample(std::string("interface=\"") + name + "\"",
+               static_cast<double>(
+                   sum(*all, [](const RequestStats& s) { return s.journal_sync_sum_ns(); })) /
+                   1e9);
+    }
+  }
+}
+
 HttpResponse OpsRoutes::metrics() const {
   std::string out;
   {
     Family f(&out, "boxoffice_info", "gauge", "Constant 1, labelled with how the server runs.");
     f.sample("io=\"" + state_->io_backend + "\",durability=\"" + state_->durability + "\"", 1);
   }
+  requests(&out);
   const Engine& engine = *state_->engine;
   std::vector<std::pair<std::string, EventCounts>> events;
   for (uint32_t e = 0; e < engine.event_count(); ++e) {

@@ -1,10 +1,11 @@
 // OpsRoutes: the operator's HTTP routes (DESIGN.md section 5): `GET /health` (liveness),
 // `GET /ready` (503 while starting or draining, with the state of the journal, MariaDB and
-// Redis) and `GET /metrics` (Prometheus text format: seats per event, journal and persister
-// state). Anything else is 404 (the /v1 API and the CQRS routes come later).
+// Redis) and `GET /metrics` (Prometheus text format: requests by method and outcome with
+// latency histograms, connections, BUSY rejections, seats per event, journal and persister
+// state). Anything else is 404; net/api_routes.h sends only these three paths here.
 //
-// Thread safety: handle() runs on the HTTP threads; everything it reads is atomic or guarded
-// (engine counts, journal sequences, persister stats).
+// Thread safety: handle() runs on every HTTP thread at once; everything it reads is atomic or
+// guarded (engine counts, journal sequences, request stats, persister stats).
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 
 #include "core/engine.h"
 #include "net/http_server.h"
+#include "net/request_stats.h"
 
 namespace boxoffice::persist {
 class Persister;
@@ -23,7 +25,9 @@ namespace boxoffice::net {
 
 struct OpsState {
   const Engine* engine = nullptr;
-  std::vector<const persist::WorkerLog*> journals;  // by worker
+  std::vector<const persist::WorkerLog*> journals;  // by worker index (rpc workers, then HTTP)
+  std::vector<const RequestStats*> rpc_stats;       // one per msgpack-rpc worker
+  std::vector<const RequestStats*> http_stats;      // one per HTTP thread
   std::vector<const persist::Persister*> persisters;
   std::string io_backend;          // "io_uring" | "epoll"
   std::string durability;          // "journal" | "memory" | "db"
@@ -33,12 +37,13 @@ struct OpsState {
 class OpsRoutes : public HttpRoutes {
  public:
   explicit OpsRoutes(const OpsState* state) : state_(state) {}
-  HttpResponse handle(const HttpRequest& request) override;
+  HttpResponse handle(const HttpRequest& request) override;  // thread-safe
 
  private:
   HttpResponse health() const;
   HttpResponse ready() const;
   HttpResponse metrics() const;
+  void requests(std::string* out) const;
   const OpsState* state_;
 };
 

@@ -14,18 +14,6 @@ constexpr int64_t kSyncRetryMs = 100;           // after a failed journal write 
 constexpr int64_t kSyncErrorLogEveryMs = 5000;  // one log line per this while it keeps failing
 }  // namespace
 
-const char* durability_name(Durability durability) {
-  switch (durability) {
-    case Durability::kMemory:
-      return "memory";
-    case Durability::kJournal:
-      return "journal";
-    case Durability::kDb:
-      return "db";
-  }
-  return "?";
-}
-
 RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
                        const RpcLimits& limits, SeatFeed* feed)
     : engine_(engine),
@@ -38,6 +26,7 @@ RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions op
       feed_(feed),
       cursors_(engine->table().geometry().events_max, kNotWatched),
       gate_(limits.connections_max, limits.held_reply_bytes_max) {
+  dispatcher_.set_stats(&stats_);
   subscriptions_.reserve(size_t{limits.connections_max} * kSubscriptionsPerConnectionMax);
   watched_.reserve(cursors_.size());
 }
@@ -48,7 +37,10 @@ Session& RpcHandler::session(ConnectionId id) {
   return sessions_[slot];
 }
 
-void RpcHandler::on_open(ConnectionId id) { session(id) = Session{}; }
+void RpcHandler::on_open(ConnectionId id) {
+  session(id) = Session{};
+  stats_.connection_opened();
+}
 
 void RpcHandler::set_journal(persist::WorkerLog* log, Durability durability, Reactor* reactor) {
   log_ = log;
@@ -58,6 +50,7 @@ void RpcHandler::set_journal(persist::WorkerLog* log, Durability durability, Rea
 
 void RpcHandler::on_close(ConnectionId id) {
   session(id) = Session{};
+  stats_.connection_closed();
   gate_.forget(id);
   std::erase_if(subscriptions_, [id](const Subscription& s) { return s.connection == id; });
 }
@@ -78,6 +71,7 @@ void RpcHandler::subscribe(const Request& request, ConnectionId id, Output* outp
   } else if (mine >= kSubscriptionsPerConnectionMax) {
     status = Status(ErrorCode::kLimitExceeded, "too many subscriptions on one connection");
   }
+  stats_.record(Method::kSubscribe, status.code(), 0);
   if (!status.is_ok()) {
     Dispatcher::pack_error(request.msgid, status, &scratch_);
     return;
@@ -160,15 +154,13 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
     if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
         request.error == nullptr) {
       ++run;
-      ++requests_;
       subscribe(request, id, &output);
     } else if (run < requests_per_read_max_) {
       dispatcher_.handle(request, &s, now_ms, &scratch_);
       ++run;
-      ++requests_;
     } else {
       Dispatcher::pack_busy(request.msgid, "too many requests in one read; retry", &scratch_);
-      ++busy_;
+      stats_.refused_busy();
     }
     consumed += frame_bytes;
     const uint64_t needed = durability_ == Durability::kMemory ? 0 : log_->appended_sequence();
@@ -205,6 +197,7 @@ void RpcHandler::pump_journal(int64_t now_ms) {
   if (gate_.holding()) gate_.release(reply_bound());
   if (target != 0) {
     sync_in_flight_ = true;
+    sync_started_ns_ = monotonic_ns();
     reactor_->datasync(log_->fd(), target);
     return;
   }
@@ -221,6 +214,7 @@ void RpcHandler::pump_journal(int64_t now_ms) {
 void RpcHandler::on_datasync(uint64_t cookie, int result) {
   sync_in_flight_ = false;
   if (result == 0) {
+    stats_.journal_synced(monotonic_ns() - sync_started_ns_);
     log_->synced(cookie);
     gate_.release(reply_bound());
     return;

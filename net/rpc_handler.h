@@ -23,15 +23,14 @@ class WorkerLog;
 }
 
 #include "net/dispatcher.h"
+#include "net/durability.h"
 #include "net/reactor.h"
 #include "net/reply_gate.h"
+#include "net/request_stats.h"
 #include "net/rpc_request.h"
 #include "net/seat_feed.h"
 
 namespace boxoffice::net {
-
-enum class Durability { kMemory, kJournal, kDb };
-const char* durability_name(Durability durability);
 
 struct RpcLimits {
   FrameLimits frame;
@@ -68,8 +67,8 @@ class RpcHandler : public ConnectionHandler {
   void on_stop() override;
   bool holds_output(ConnectionId id) const override { return gate_.holds(id); }
 
-  uint64_t requests_handled() const { return requests_; }
-  uint64_t requests_refused_busy() const { return busy_; }
+  // Read by any thread (see net/request_stats.h).
+  const RequestStats& stats() const { return stats_; }
 
  private:
   Session& session(ConnectionId id);
@@ -99,14 +98,14 @@ class RpcHandler : public ConnectionHandler {
   std::vector<uint64_t> cursors_;            // per event: next change to read, or kNotWatched
   std::vector<uint32_t> watched_;            // events with a cursor
   static constexpr uint64_t kNotWatched = UINT64_MAX;
-  uint64_t requests_ = 0;
-  uint64_t busy_ = 0;
+  RequestStats stats_;
 
   ::boxoffice::persist::WorkerLog* log_ = nullptr;
   Durability durability_ = Durability::kMemory;
   Reactor* reactor_ = nullptr;
   ReplyGate gate_;
   bool sync_in_flight_ = false;
+  uint64_t sync_started_ns_ = 0;
   int64_t sync_retry_at_ms_ = 0;
   int64_t sync_error_logged_at_ms_ = 0;
 };

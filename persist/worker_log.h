@@ -82,7 +82,7 @@ class WorkerLog : public SaleLog {
   void sync_failed(const std::string& error);
   // write_staged() + fdatasync on this thread; true when everything appended is durable.
   bool sync_now(std::string* error);
-  bool failed() const { return failed_; }
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }  // any thread
   const std::string& last_error() const { return last_error_; }
 
   // How far downstream (the persister) has taken this journal; any thread.
@@ -103,8 +103,8 @@ class WorkerLog : public SaleLog {
   uint64_t next_sequence_ = 1;
   // Written but not yet known durable: kept to write them again after a failed fdatasync.
   std::vector<uint8_t> unsynced_;
-  uint64_t unsynced_first_ = 0;  // sequence of the first record in unsynced_
-  bool failed_ = false;
+  uint64_t unsynced_first_ = 0;      // sequence of the first record in unsynced_
+  std::atomic<bool> failed_{false};  // written by the owner; /ready and the admin socket read it
   std::string last_error_;
   std::atomic<uint64_t> appended_{0};
   std::atomic<uint64_t> durable_{0};

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -16,7 +17,9 @@
 #include <vector>
 
 #include "core/engine.h"
+#include "net/admin_server.h"
 #include "net/api_keys.h"
+#include "net/api_routes.h"
 #include "net/http_server.h"
 #include "net/ops_routes.h"
 #include "net/reactor.h"
@@ -31,12 +34,12 @@ namespace {
 using namespace boxoffice;
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
-LogLevel g_log_level = LogLevel::kInfo;
+std::atomic<LogLevel> g_log_level{LogLevel::kInfo};  // the admin socket may change it
 
 // One line per event: time, level, message.
 template <typename... Args>
 void log(LogLevel level, const char* format, Args... args) {
-  if (level < g_log_level) return;
+  if (level < g_log_level.load(std::memory_order_relaxed)) return;
   static constexpr const char* kNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
@@ -52,9 +55,24 @@ void log(LogLevel level, const char* format, Args... args) {
   std::fputc('\n', stderr);
 }
 
+// "debug", "info", "warn" or "error"; false for anything else.
+bool set_log_level(const std::string& name) {
+  static constexpr const char* kLevelNames[] = {"debug", "info", "warn", "error"};
+  for (int i = 0; i < 4; ++i) {
+    if (name != kLevelNames[i]) continue;
+    g_log_level.store(static_cast<LogLevel>(i), std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
 struct Config {
   std::string listen = "127.0.0.1:7700";
   std::string http = "127.0.0.1:7780";  // "off": no HTTP listener
+  std::string admin;                    // default <data-dir>/admin.sock; "off": none
+  unsigned http_threads = 1;
+  uint32_t http_body_bytes_max = 1u << 20;
+  int http_timeout_s = 30;
   std::string data_dir = "./var";
   std::string shm_path;  // default /dev/shm/boxoffice-<port>
   unsigned workers = std::max(1u, std::thread::hardware_concurrency());
@@ -214,8 +232,15 @@ int run(const Config& config) {
   geometry.holds_max = config.holds_max;
   geometry.idempotency_entries_max = config.idempotency_keys_max;
   geometry.arena_bytes = config.arena_bytes;
-  if (config.workers == 0 || config.workers > geometry.workers_max) {
-    log(LogLevel::kError, "--workers must be in 1..%u", geometry.workers_max);
+  // HTTP threads are engine workers too (each has a worker index and a journal stream).
+  const unsigned http_threads = config.http == "off" ? 0 : config.http_threads;
+  if (config.workers == 0 || config.workers + http_threads > geometry.workers_max) {
+    log(LogLevel::kError, "--workers plus --http-threads must be at most %u", geometry.workers_max);
+    return 2;
+  }
+  net::HttpOptions http_options;
+  if (http_threads > 0 && !split_host_port(config.http, &http_options.host, &http_options.port)) {
+    log(LogLevel::kError, "--http must be HOST:PORT or off, not \"%s\"", config.http.c_str());
     return 2;
   }
   const std::string shm_path =
@@ -246,7 +271,7 @@ int run(const Config& config) {
   persist::JournalSetOptions journal_options;
   journal_options.directory = config.data_dir + "/journal";
   journal_options.staging_prefix = shm_path;
-  journal_options.workers = config.workers;
+  journal_options.workers = config.workers + http_threads;
   journal_options.staging_bytes = config.journal_staging_bytes;
   journal_options.segment_bytes_max = config.journal_segment_bytes;
   // Without MariaDB nothing drains the journal, so there is no backlog to bound.
@@ -325,9 +350,9 @@ int run(const Config& config) {
   }
 
   // Worker contexts first: worker 0's wheel takes the holds found by recovery, and its log the
-  // sales recovery rolls forward.
+  // sales recovery rolls forward. The msgpack-rpc workers, then the HTTP threads.
   std::vector<std::unique_ptr<WorkerContext>> contexts;
-  for (unsigned i = 0; i < config.workers; ++i) {
+  for (unsigned i = 0; i < config.workers + http_threads; ++i) {
     contexts.push_back(std::make_unique<WorkerContext>(i, geometry.holds_max, start_ms));
     contexts[i]->set_sale_log(journals.workers[i].get());
   }
@@ -438,28 +463,96 @@ int run(const Config& config) {
   }
   for (auto& persister : persisters) persister->start();
 
-  // The operator's HTTP routes on a thread of their own.
+  // The HTTP adapter: its threads run the same methods as the workers, with their own
+  // worker contexts and journals; /health, /ready and /metrics read what everyone shares.
   net::OpsState ops;
   ops.engine = engine.get();
-  for (unsigned i = 0; i < config.workers; ++i) ops.journals.push_back(journals.workers[i].get());
+  for (unsigned i = 0; i < config.workers + http_threads; ++i) {
+    ops.journals.push_back(journals.workers[i].get());
+  }
   for (auto& persister : persisters) ops.persisters.push_back(persister.get());
+  for (auto& handler : handlers) ops.rpc_stats.push_back(&handler->stats());
   ops.io_backend = reactors[0]->backend_name();
   ops.durability = net::durability_name(durability);
   net::OpsRoutes ops_routes(&ops);
+  std::vector<std::unique_ptr<net::ApiRoutes>> api_routes;
   std::unique_ptr<net::HttpServer> http;
-  if (config.http != "off") {
-    net::HttpOptions http_options;
-    if (!split_host_port(config.http, &http_options.host, &http_options.port)) {
-      log(LogLevel::kError, "--http must be HOST:PORT or off, not \"%s\"", config.http.c_str());
-      return 2;
+  if (http_threads > 0) {
+    std::vector<net::HttpRoutes*> per_thread;
+    for (unsigned t = 0; t < http_threads; ++t) {
+      const unsigned worker = config.workers + t;
+      api_routes.push_back(std::make_unique<net::ApiRoutes>(engine.get(), contexts[worker].get(),
+                                                            dispatch, &ops_routes));
+      api_routes.back()->set_journal(journals.workers[worker].get(), durability);
+      ops.http_stats.push_back(&api_routes.back()->stats());
+      per_thread.push_back(api_routes.back().get());
     }
-    http = std::make_unique<net::HttpServer>(http_options, &ops_routes);
+    http_options.body_bytes_max = config.http_body_bytes_max;
+    http_options.timeout_s = config.http_timeout_s;
+    http = std::make_unique<net::HttpServer>(http_options, per_thread);
     if (std::string http_error = http->start(); !http_error.empty()) {
       log(LogLevel::kError, "--http %s: %s", config.http.c_str(), http_error.c_str());
       return 1;
     }
-    log(LogLevel::kInfo, "HTTP on %s:%u (/health, /ready, /metrics)", http_options.host.c_str(),
-        http->port());
+    log(LogLevel::kInfo, "HTTP on %s:%u with %u threads (/v1, CQRS routes, /metrics)",
+        http_options.host.c_str(), http->port(), http_threads);
+  }
+  // The admin socket (boxoffice-ctl) on a thread of its own. Its hooks use what is declared
+  // above, and it stops before any of that goes (first thing after the stop signal).
+  net::AdminState admin_state;
+  admin_state.engine = engine.get();
+  admin_state.journals = ops.journals;
+  admin_state.persisters = ops.persisters;
+  admin_state.ready = &ops.ready;
+  admin_state.version = BOXOFFICE_VERSION;
+  admin_state.io_backend = ops.io_backend;
+  admin_state.durability = ops.durability;
+  admin_state.listen = host + ":" + std::to_string(reactors[0]->port());
+  admin_state.http =
+      http ? config.http.substr(0, config.http.rfind(':') + 1) + std::to_string(http->port())
+           : "off";
+  admin_state.log_level = config.log_level;
+  admin_state.started_at_ms = start_ms;
+  admin_state.set_log_level = set_log_level;
+  // kill(), not raise(): the signal is for the process, whose main thread waits for it below;
+  // raise() would aim it at the admin thread, which blocks it.
+  admin_state.shutdown = [] { ::kill(::getpid(), SIGTERM); };
+  admin_state.workers = [&] {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < ops.journals.size(); ++i) {
+      const bool rpc = i < config.workers;
+      const net::RequestStats* stats = nullptr;
+      if (rpc && i < ops.rpc_stats.size()) stats = ops.rpc_stats[i];
+      if (!rpc && i - config.workers < ops.http_stats.size()) {
+        stats = ops.http_stats[i - config.workers];
+      }
+      nlohmann::ordered_json worker = {{"worker", i},
+                                       {"kind", rpc ? "msgpack-rpc" : "http"},
+                                       {"journal_appended", ops.journals[i]->appended_sequence()},
+                                       {"journal_durable", ops.journals[i]->durable_sequence()}};
+      if (stats != nullptr) {
+        worker["requests"] = stats->requests();
+        worker["busy_refused"] = stats->busy_refused();
+        worker["connections"] = stats->connections_open();
+      }
+      list.push_back(std::move(worker));
+    }
+    return list;
+  };
+  admin_state.log = [](const std::string& line) { log(LogLevel::kInfo, "%s", line.c_str()); };
+  net::AdminService admin_service(&admin_state);
+  std::unique_ptr<net::AdminServer> admin;
+  if (config.admin != "off") {
+    net::AdminServerOptions admin_options;
+    admin_options.path = config.admin.empty() ? config.data_dir + "/admin.sock" : config.admin;
+    admin_state.admin_path = admin_options.path;
+    admin = std::make_unique<net::AdminServer>(admin_options, &admin_service);
+    if (std::string admin_error = admin->start(); !admin_error.empty()) {
+      log(LogLevel::kError, "--admin: %s (give another --admin PATH, or off)", admin_error.c_str());
+      return 1;
+    }
+    log(LogLevel::kInfo, "admin socket %s (mode 0660; boxoffice-ctl --socket %s help)",
+        admin_options.path.c_str(), admin_options.path.c_str());
   }
   log(LogLevel::kInfo, "boxofficed listening on %s:%u with %u %s workers, durability %s",
       host.c_str(), reactors[0]->port(), config.workers, reactors[0]->backend_name(),
@@ -490,10 +583,11 @@ int run(const Config& config) {
     }
   }
   log(LogLevel::kInfo, "%s: draining", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  if (admin) admin->stop();  // no command from here on (a `resume` would undo the drain)
   ops.ready.store(false, std::memory_order_release);
   for (auto& reactor : reactors) reactor->request_stop();
-  for (auto& thread : threads) thread.join();
   if (http) http->stop();
+  for (auto& thread : threads) thread.join();
   for (auto& persister : persisters) {
     if (!persister->wait_caught_up(config.persist_drain_ms)) {
       log(LogLevel::kWarn, "%s: not caught up after %lld ms; the rest is sent at the next start",
@@ -504,9 +598,10 @@ int run(const Config& config) {
   engine->set_observer(nullptr);  // the feed goes before the engine
   uint64_t requests = 0, busy = 0;
   for (auto& handler : handlers) {
-    requests += handler->requests_handled();
-    busy += handler->requests_refused_busy();
+    requests += handler->stats().requests();
+    busy += handler->stats().busy_refused();
   }
+  for (auto& routes : api_routes) requests += routes->stats().requests();
   log(LogLevel::kInfo, "stopped after %llu requests (%llu more refused BUSY)",
       static_cast<unsigned long long>(requests), static_cast<unsigned long long>(busy));
   return 0;
@@ -523,10 +618,26 @@ int main(int argc, char** argv) {
   app.add_option("--listen", config.listen, "msgpack-rpc listener HOST:PORT")
       ->capture_default_str();
   app.add_option("--http", config.http,
-                 "HTTP listener HOST:PORT (/health, /ready, /metrics), or \"off\"")
+                 "HTTP listener HOST:PORT (/v1 API, CQRS routes, /health, /ready, /metrics), or "
+                 "\"off\"")
+      ->capture_default_str();
+  app.add_option("--http-threads", config.http_threads,
+                 "HTTP threads (each is an engine worker with its own journal)")
+      ->check(CLI::Range(1u, 16u))
+      ->capture_default_str();
+  app.add_option("--http-body-max", config.http_body_bytes_max,
+                 "largest HTTP request body; larger: 413")
+      ->check(CLI::Range(1024u, 64u << 20))
+      ->capture_default_str();
+  app.add_option("--http-timeout-s", config.http_timeout_s,
+                 "HTTP connections that send or take no bytes for this long are closed")
+      ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   app.add_option("--data-dir", config.data_dir, "directory for runtime files")
       ->capture_default_str();
+  app.add_option("--admin", config.admin,
+                 "admin Unix socket, mode 0660, for boxoffice-ctl (default <data-dir>/admin.sock), "
+                 "or \"off\"");
   app.add_option("--shm", config.shm_path, "seat table file (default /dev/shm/boxoffice-<port>)");
   app.add_option("--workers", config.workers, "worker threads, one per core")
       ->capture_default_str();

@@ -10,10 +10,13 @@ packages=(
   nlohmann-json3-dev libmsgpack-cxx-dev liburing-dev libevent-dev libjemalloc-dev
   libmariadb-dev libhiredis-dev libcli11-dev libtomlplusplus-dev
   # tests and benchmarks
-  googletest libgtest-dev libgmock-dev libbenchmark-dev python3-msgpack
+  googletest libgtest-dev libgmock-dev libbenchmark-dev python3-msgpack curl
   # private servers the integration tests start (tools/mariadb.sh, tools/redis.sh), never the
   # system instances; redis is also the peer the benchmarks compare against
   mariadb-server mariadb-client redis-server redis-tools
+  # HTTP load generator and the static-200 peer of bench/http.sh, which runs its own nginx
+  # (own config, port and pid file), never the system service
+  wrk nginx
 )
 
 missing=()
@@ -38,3 +41,14 @@ export DEBIAN_FRONTEND=noninteractive
 apt_wait=(-o DPkg::Lock::Timeout=300)
 apt-get "${apt_wait[@]}" update -qq
 apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+
+# Debian starts nginx as a system service on install where services run (it listens on port 80):
+# stop and disable it if this run installed it. Benchmarks start their own nginx.
+if [[ " ${missing[*]} " == *" nginx "* ]]; then
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now nginx.service >/dev/null 2>&1 || true
+  elif [[ -x /etc/init.d/nginx ]]; then
+    invoke-rc.d nginx stop >/dev/null 2>&1 || true
+    update-rc.d nginx disable >/dev/null 2>&1 || true
+  fi
+fi

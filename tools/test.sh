@@ -19,7 +19,7 @@ step "tests"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
 concurrency_targets=(seat_bitmap_test engine_stress_test recovery_test engine_test reactor_test seat_feed_test
-                     worker_log_test persister_test)
+                     worker_log_test persister_test http_server_test)
 step "ThreadSanitizer build: ${concurrency_targets[*]}"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOXOFFICE_SANITIZE=thread \
       -DBOXOFFICE_BUILD_BENCH=OFF >/dev/null
@@ -27,7 +27,7 @@ cmake --build build-tsan -j "$jobs" --target "${concurrency_targets[@]}"
 step "concurrency tests under ThreadSanitizer"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   ctest --test-dir build-tsan --output-on-failure -j "$jobs" \
-        -R '^(SeatBitmap|EngineStressTest|RecoveryTest|EngineTest|SmallHoldTableTest|Backends/|SeatFeed|WorkerLogConcurrency|PersisterTest)'
+        -R '^(SeatBitmap|EngineStressTest|RecoveryTest|EngineTest|SmallHoldTableTest|Backends/|SeatFeed|WorkerLogConcurrency|PersisterTest|HttpServerTest)'
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOXOFFICE_SANITIZE=address \

@@ -341,7 +341,8 @@ class HttpOpsTest(unittest.TestCase):
             status, content_type, text = get("/metrics")
             self.assertEqual(status, 200)
             self.assertTrue(content_type.startswith("text/plain; version=0.0.4"))
-            # Strict exposition format: HELP then TYPE for each family, then its samples.
+            # Strict exposition format: HELP then TYPE for each family, then its samples
+            # (a histogram's as <family>_bucket, _sum and _count).
             samples, family, typed = {}, None, {}
             sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"'
                                 r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*)\})? (\S+)$')
@@ -351,18 +352,33 @@ class HttpOpsTest(unittest.TestCase):
                 elif line.startswith("# TYPE "):
                     _, _, name, kind = line.split()
                     self.assertEqual(name, family)
-                    self.assertIn(kind, ("counter", "gauge"))
+                    self.assertIn(kind, ("counter", "gauge", "histogram"))
                     typed[name] = kind
                 else:
                     m = sample.match(line)
                     self.assertIsNotNone(m, line)
-                    self.assertEqual(m.group(1), family, line)
+                    names = [family]
+                    if typed[family] == "histogram":
+                        names = [family + "_bucket", family + "_sum", family + "_count"]
+                    self.assertIn(m.group(1), names, line)
                     samples[(m.group(1), m.group(3) or "")] = float(m.group(5))
             self.assertEqual(samples[("boxoffice_event_seats", 'event="Ops",state="sold"')], 3)
             self.assertEqual(samples[("boxoffice_event_seats", 'event="Ops",state="held"')], 1)
             self.assertEqual(samples[("boxoffice_event_seats", 'event="Ops",state="free"')], 116)
             self.assertGreaterEqual(sum(v for (n, _), v in samples.items()
                                         if n == "boxoffice_journal_durable_records_total"), 1)
+            requests = 'interface="rpc",method="{}",code="OK"'
+            self.assertEqual(samples[("boxoffice_requests_total", requests.format("buy"))], 1)
+            self.assertEqual(samples[("boxoffice_requests_total", requests.format("hold"))], 1)
+            # Histogram buckets are cumulative and end at +Inf == _count.
+            buy = 'interface="rpc",method="buy"'
+            buckets = [v for (n, labels), v in samples.items()
+                       if n == "boxoffice_request_duration_seconds_bucket" and labels.startswith(buy + ",")]
+            self.assertEqual(buckets, sorted(buckets))
+            self.assertEqual(samples[("boxoffice_request_duration_seconds_bucket", buy + ',le="+Inf"')],
+                             samples[("boxoffice_request_duration_seconds_count", buy)])
+            self.assertEqual(samples[("boxoffice_request_duration_seconds_count", buy)], 1)
+            self.assertEqual(samples[("boxoffice_connections", 'interface="rpc"')], 1)
             c.close()
         finally:
             server.stop()

@@ -1,0 +1,424 @@
+#include "net/api_routes.h"
+
+#include <event2/http.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+#include "core/json_document.h"
+#include "net/cqrs_routes.h"
+#include "net/http_query.h"
+#include "net/reactor_support.h"
+#include "net/rpc_request.h"
+#include "persist/worker_log.h"
+#include "shm/check.h"
+
+namespace boxoffice::net {
+namespace {
+
+using nlohmann::json;
+
+constexpr uint32_t kBodyDepthMax = 12;          // an event document with its layout fits
+constexpr int64_t kSyncErrorLogEveryMs = 5000;  // one log line per this while it keeps failing
+
+HttpResponse json_response(int status, const json& body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return response;
+}
+
+HttpResponse error_response(int status, ErrorCode code, const std::string& message) {
+  return json_response(status, {{"error",
+                                 {{"code", static_cast<uint32_t>(code)},
+                                  {"name", std::string(error_name(code))},
+                                  {"message", message}}}});
+}
+
+// Path segments, percent-decoded; empty ones (a doubled or trailing '/') dropped.
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) {
+      const std::string raw = path.substr(start, end - start);
+      size_t length = 0;
+      char* decoded = evhttp_uridecode(raw.c_str(), 0, &length);
+      parts.emplace_back(decoded != nullptr ? std::string(decoded, length) : raw);
+      std::free(decoded);
+    }
+    start = end + 1;
+  }
+  return parts;
+}
+
+bool parse_bool(std::string_view text, bool* value) {
+  if (text != "true" && text != "1" && text != "false" && text != "0") return false;
+  *value = text == "true" || text == "1";
+  return true;
+}
+
+// Copies query parameters into `params`: integers and booleans by name. False with *error.
+bool take_query(const Query& query, std::initializer_list<const char*> ints,
+                std::initializer_list<const char*> bools,
+                std::initializer_list<const char*> strings, json* params, std::string* error) {
+  for (const char* name : ints) {
+    if (const char* text = query.get(name)) {
+      int64_t value = 0;
+      if (!parse_int(text, &value)) {
+        *error = std::string("query parameter \"") + name + "\" must be an integer";
+        return false;
+      }
+      (*params)[name] = value;
+    }
+  }
+  for (const char* name : bools) {
+    if (const char* text = query.get(name)) {
+      bool value = false;
+      if (!parse_bool(text, &value)) {
+        *error = std::string("query parameter \"") + name + "\" must be true or false";
+        return false;
+      }
+      (*params)[name] = value;
+    }
+  }
+  for (const char* name : strings) {
+    if (const char* text = query.get(name)) (*params)[name] = text;
+  }
+  return true;
+}
+
+bool is_health_route(const std::vector<std::string>& parts) {
+  return parts.size() == 2 && parts[1] == "health" &&
+         (parts[0] == "purchase" || parts[0] == "query" || parts[0] == "events");
+}
+
+std::string bearer_key(const std::string& authorization) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return "";
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return "";
+  }
+  return authorization.substr(kScheme.size());
+}
+
+// Binary values (availability's free_bitmap) have no JSON form: base64 text.
+std::string base64(const std::vector<uint8_t>& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t n = uint32_t{bytes[i]} << 16 |
+                       (i + 1 < bytes.size() ? uint32_t{bytes[i + 1]} << 8 : 0) |
+                       (i + 2 < bytes.size() ? uint32_t{bytes[i + 2]} : 0);
+    out += kAlphabet[n >> 18 & 63];
+    out += kAlphabet[n >> 12 & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[n >> 6 & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+void binary_to_base64(json* value) {
+  if (value->is_binary()) {
+    *value = base64(value->get_binary());
+  } else if (value->is_structured()) {
+    for (json& child : *value) binary_to_base64(&child);
+  }
+}
+
+}  // namespace
+
+int http_status(const MethodCall& call, int ok_status, bool authenticated) {
+  switch (call.code) {
+    case ErrorCode::kOk:
+      return ok_status;
+    case ErrorCode::kBadRequest:
+      return 400;
+    case ErrorCode::kUnauthorized:
+      return authenticated ? 403 : 401;
+    case ErrorCode::kNotFound:
+    case ErrorCode::kHoldNotFound:
+      return 404;
+    case ErrorCode::kSeatTaken:
+    case ErrorCode::kEventClosed:
+      return 409;
+    case ErrorCode::kHoldExpired:
+      return 410;
+    case ErrorCode::kLimitExceeded:
+      return 422;
+    case ErrorCode::kBusy:
+      return 503;
+    case ErrorCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+class ApiRoutes::Caller : public MethodCaller {
+ public:
+  Caller(ApiRoutes* routes, Session* session) : routes_(routes), session_(session) {}
+  MethodCall call(Method method, json params) override {
+    return routes_->call(method, params, session_);
+  }
+
+ private:
+  ApiRoutes* routes_;
+  Session* session_;
+};
+
+ApiRoutes::ApiRoutes(Engine* engine, WorkerContext* worker, DispatchOptions options, OpsRoutes* ops)
+    : engine_(engine),
+      worker_(worker),
+      dispatcher_(engine, worker, options),
+      ops_(ops),
+      auth_required_(!options.api_keys.empty()) {
+  dispatcher_.set_stats(&stats_);
+}
+
+void ApiRoutes::set_journal(persist::WorkerLog* log, Durability durability) {
+  log_ = log;
+  durability_ = log == nullptr ? Durability::kMemory : durability;
+}
+
+uint64_t ApiRoutes::released_sequence() const {
+  if (durability_ == Durability::kMemory) return UINT64_MAX;
+  const uint64_t durable = log_->durable_sequence();
+  return durability_ == Durability::kDb ? std::min(durable, log_->persisted_sequence()) : durable;
+}
+
+void ApiRoutes::on_turn(int64_t now_ms) {
+  engine_->expire_due(*worker_, now_ms);
+  sync_journal(now_ms);
+}
+
+void ApiRoutes::on_stop() {
+  if (log_ == nullptr) return;
+  std::string error;
+  if (!log_->sync_now(&error)) {
+    std::fprintf(stderr, "journal %s: final sync failed: %s\n", log_->directory().c_str(),
+                 error.c_str());
+  }
+}
+
+// Group commit: the records staged by this turn's requests, one write() and one fdatasync.
+void ApiRoutes::sync_journal(int64_t now_ms) {
+  if (log_ == nullptr) return;
+  if (log_->appended_sequence() == log_->durable_sequence() && !log_->failed()) return;
+  const uint64_t started_ns = monotonic_ns();
+  std::string error;
+  if (log_->sync_now(&error)) {
+    stats_.journal_synced(monotonic_ns() - started_ns);
+  } else if (now_ms - sync_error_logged_at_ms_ >= kSyncErrorLogEveryMs) {
+    sync_error_logged_at_ms_ = now_ms;
+    std::fprintf(stderr, "journal %s: %s; sales refused (BUSY) until it recovers\n",
+                 log_->directory().c_str(), error.c_str());
+  }
+}
+
+HttpResponse ApiRoutes::handle(const HttpRequest& request) {
+  const std::vector<std::string> parts = split_path(request.path);
+  // Probes answer at once, even while the journal is failing (that is what /ready reports).
+  if (parts.size() == 1 && (parts[0] == "health" || parts[0] == "ready" || parts[0] == "metrics")) {
+    return ops_->handle(request);
+  }
+  Session session;
+  HttpResponse response = route(request, parts, &session);
+  // Like a binary reply: nothing that may show a change still undurable leaves before it is.
+  if (durability_ != Durability::kMemory && !is_health_route(parts)) {
+    response.wait_sequence = log_->appended_sequence();
+  }
+  return response;
+}
+
+HttpResponse ApiRoutes::route(const HttpRequest& request, const std::vector<std::string>& parts,
+                              Session* session) {
+  if (auth_required_ && !is_health_route(parts)) {
+    session->role = dispatcher_.role_of(bearer_key(request.authorization));
+    if (session->role == ClientRole::kNone) {
+      HttpResponse response = error_response(
+          401, ErrorCode::kUnauthorized,
+          request.authorization.empty() ? "send Authorization: Bearer <api key>" : "unknown key");
+      response.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return response;
+    }
+  }
+  if (!parts.empty() && parts[0] == "v1") return v1(request, parts, session);
+  Caller caller(this, session);
+  HttpResponse response;
+  if (handle_cqrs(request, parts, *engine_, caller, &response)) return response;
+  return error_response(404, ErrorCode::kNotFound, "no such route: " + request.path);
+}
+
+HttpResponse ApiRoutes::v1(const HttpRequest& request, const std::vector<std::string>& parts,
+                           Session* session) {
+  const std::string method = request.method == "HEAD" ? "GET" : request.method;
+  const size_t n = parts.size();
+  auto is = [&](size_t i, const char* word) { return n > i && parts[i] == word; };
+
+  // Which method the route runs, with which status on success; "" when no route matches.
+  struct Target {
+    Method method = Method::kUnknown;
+    int ok_status = 200;
+    const char* allow = "";  // the route's methods, for 405
+    bool allowed = false;
+  } t;
+  auto route = [&](const char* verb, Method m, int ok_status = 200) {
+    if (t.method == Method::kUnknown && method == verb) {
+      t.method = m;
+      t.ok_status = ok_status;
+      t.allowed = true;
+    }
+  };
+  if (n == 2 && is(1, "ping")) {
+    t.allow = "GET";
+    route("GET", Method::kPing);
+  } else if (n == 2 && is(1, "events")) {
+    t.allow = "GET, POST";
+    route("GET", Method::kEventList);
+    route("POST", Method::kEventCreate, 201);
+  } else if (n == 3 && is(1, "events")) {
+    t.allow = "GET";
+    route("GET", Method::kEventGet);
+  } else if (n == 4 && is(1, "events") && is(3, "stats")) {
+    t.allow = "GET";
+    route("GET", Method::kEventStats);
+  } else if (n == 4 && is(1, "events") && is(3, "availability")) {
+    t.allow = "GET";
+    route("GET", Method::kAvailability);
+  } else if ((n == 4 || n == 5) && is(1, "events") && is(3, "seats")) {
+    t.allow = "GET";
+    route("GET", Method::kSeatGet);
+  } else if (n == 4 && is(1, "events") && is(3, "holds")) {
+    t.allow = "POST";
+    route("POST", Method::kHold, 201);
+  } else if (n == 5 && is(1, "events") && is(3, "holds") && is(4, "best")) {
+    t.allow = "POST";
+    route("POST", Method::kHoldBest, 201);
+  } else if (n == 4 && is(1, "events") && is(3, "tickets")) {
+    t.allow = "POST";
+    route("POST", Method::kBuy, 201);
+  } else if (n == 3 && is(1, "holds")) {
+    t.allow = "DELETE";
+    route("DELETE", Method::kHoldRelease);
+  } else if (n == 4 && is(1, "holds") && is(3, "extend")) {
+    t.allow = "POST";
+    route("POST", Method::kHoldExtend);
+  } else if (n == 4 && is(1, "holds") && is(3, "confirm")) {
+    t.allow = "POST";
+    route("POST", Method::kHoldConfirm, 201);
+  } else if (n == 3 && is(1, "tickets")) {
+    t.allow = "GET";
+    route("GET", Method::kTicketGet);
+  } else if (n == 4 && is(1, "tickets") && is(3, "void")) {
+    t.allow = "POST";
+    route("POST", Method::kTicketVoid);
+  }
+  if (*t.allow == '\0') {
+    return error_response(404, ErrorCode::kNotFound, "no such route: " + request.path);
+  }
+  if (!t.allowed) {
+    HttpResponse response = error_response(405, ErrorCode::kBadRequest,
+                                           request.method + " is not allowed here; use " + t.allow);
+    response.headers.emplace_back("Allow", t.allow);
+    return response;
+  }
+
+  // Params: the JSON body (POST), then what the path and query say (they win).
+  json params = json::object();
+  if (method == "POST" && !request.body.empty()) {
+    Status parsed = parse_json_document(request.body, static_cast<uint32_t>(request.body.size()),
+                                        kBodyDepthMax, "request body", &params);
+    if (!parsed.is_ok()) return error_response(400, parsed.code(), std::string(parsed.message()));
+    if (!params.is_object()) {
+      return error_response(400, ErrorCode::kBadRequest, "request body must be a JSON object");
+    }
+  }
+  if (!request.idempotency_key.empty() && !params.contains("idempotency_key") &&
+      (t.method == Method::kBuy || t.method == Method::kHoldConfirm)) {
+    params["idempotency_key"] = request.idempotency_key;
+  }
+  if (is(1, "events") && n >= 3) params["event"] = parts[2];
+  if (is(1, "holds")) params["hold"] = parts[2];
+  if (is(1, "tickets")) params["ticket"] = parts[2];
+  const Query query(request.query);
+  std::string error;
+  bool query_ok = true;
+  switch (t.method) {
+    case Method::kEventGet:
+      query_ok = take_query(query, {}, {"layout"}, {}, &params, &error);
+      break;
+    case Method::kAvailability:
+      query_ok = take_query(query, {"zone"}, {"bitmap"}, {}, &params, &error);
+      break;
+    case Method::kSeatGet:
+      if (n == 5) {
+        int64_t index = 0;
+        if (!parse_int(parts[4], &index) || index < 0) {
+          return error_response(400, ErrorCode::kBadRequest,
+                                "a seat in the path is its index (an integer >= 0)");
+        }
+        params["seat"] = index;
+      } else {
+        json seat = json::object();
+        query_ok = take_query(query, {"zone"}, {}, {"row", "seat"}, &seat, &error);
+        if (query_ok && (!seat.contains("zone") || !seat.contains("seat"))) {
+          return error_response(400, ErrorCode::kBadRequest,
+                                "give the seat as ?zone=1&row=A&seat=12 (no row in general "
+                                "admission), or its index in the path");
+        }
+        params["seat"] = seat;
+      }
+      break;
+    default:
+      break;
+  }
+  if (!query_ok) return error_response(400, ErrorCode::kBadRequest, error);
+  return run(t.method, std::move(params), session, t.ok_status);
+}
+
+HttpResponse ApiRoutes::run(Method method, json params, Session* session, int ok_status) {
+  MethodCall result = call(method, params, session);
+  if (result.code == ErrorCode::kOk && result.value.is_object() &&
+      result.value.value("replayed", false)) {
+    ok_status = 200;  // a confirm or buy retried with its idempotency key: nothing new
+  }
+  HttpResponse response =
+      json_response(http_status(result, ok_status, session->role != ClientRole::kNone),
+                    result.code == ErrorCode::kOk ? result.value : json{{"error", result.value}});
+  if (result.code == ErrorCode::kBusy) {
+    const int64_t retry_ms = result.value.value("retry_after_ms", int64_t{1000});
+    response.retry_after_s = static_cast<int>(std::max<int64_t>(1, (retry_ms + 999) / 1000));
+  }
+  return response;
+}
+
+MethodCall ApiRoutes::call(Method method, const json& params, Session* session) {
+  packed_.clear();
+  json::to_msgpack(json::array({0, 0, std::string(method_name(method)), params}), packed_);
+  Request request;
+  size_t frame_bytes = 0;
+  FrameLimits limits;
+  limits.frame_bytes_max = static_cast<uint32_t>(packed_.size());
+  if (decode_request(packed_, limits, &request, &frame_bytes) != FrameResult::kFrame) {
+    return {ErrorCode::kBadRequest,
+            {{"code", static_cast<uint32_t>(ErrorCode::kBadRequest)},
+             {"name", std::string(error_name(ErrorCode::kBadRequest))},
+             {"message", "request nested too deeply"}}};
+  }
+  reply_.clear();
+  const ErrorCode code = dispatcher_.handle(request, session, wall_clock_ms(), &reply_);
+  // [1, msgid, error, result]
+  json response = json::from_msgpack(std::string_view(reply_.data(), reply_.size()),
+                                     /*strict=*/true, /*allow_exceptions=*/false);
+  BOXOFFICE_ASSERT(response.is_array() && response.size() == 4);
+  MethodCall result{code, code == ErrorCode::kOk ? std::move(response[3]) : std::move(response[2])};
+  binary_to_base64(&result.value);
+  return result;
+}
+
+}  // namespace boxoffice::net
