@@ -8,6 +8,7 @@
 
 #include "core/json_document.h"
 #include "net/cqrs_routes.h"
+#include "net/http_json.h"
 #include "net/http_query.h"
 #include "net/reactor_support.h"
 #include "net/rpc_request.h"
@@ -20,21 +21,9 @@ namespace {
 using nlohmann::json;
 
 constexpr uint32_t kBodyDepthMax = 12;          // an event document with its layout fits
+constexpr int64_t kSyncRetryMs = 100;           // after a failed journal write or fdatasync
 constexpr int64_t kSyncErrorLogEveryMs = 5000;  // one log line per this while it keeps failing
-
-HttpResponse json_response(int status, const json& body) {
-  HttpResponse response;
-  response.status = status;
-  response.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return response;
-}
-
-HttpResponse error_response(int status, ErrorCode code, const std::string& message) {
-  return json_response(status, {{"error",
-                                 {{"code", static_cast<uint32_t>(code)},
-                                  {"name", std::string(error_name(code))},
-                                  {"message", message}}}});
-}
+constexpr int64_t kMemorySyncIntervalMs = 10;   // --durability memory: nothing waits for it
 
 // Path segments, percent-decoded; empty ones (a doubled or trailing '/') dropped.
 std::vector<std::string> split_path(const std::string& path) {
@@ -91,7 +80,11 @@ bool take_query(const Query& query, std::initializer_list<const char*> ints,
   return true;
 }
 
+// The CQRS platform's health routes: public, and they show no seat state.
 bool is_health_route(const std::vector<std::string>& parts) {
+  if (parts.size() == 4) {
+    return parts[0] == "query" && parts[1] == "api" && parts[2] == "v1" && parts[3] == "health";
+  }
   return parts.size() == 2 && parts[1] == "health" &&
          (parts[0] == "purchase" || parts[0] == "query" || parts[0] == "events");
 }
@@ -205,17 +198,23 @@ void ApiRoutes::on_stop() {
   }
 }
 
-// Group commit: the records staged by this turn's requests, one write() and one fdatasync.
+// Group commit: the records staged by this pass's requests, one write() and one fdatasync,
+// inline (an HTTP thread has no io_uring). In memory mode nothing waits for it, so it runs at
+// most every kMemorySyncIntervalMs; after a failure, not before kSyncRetryMs.
 void ApiRoutes::sync_journal(int64_t now_ms) {
-  if (log_ == nullptr) return;
+  if (log_ == nullptr || now_ms < next_sync_ms_) return;
   if (log_->appended_sequence() == log_->durable_sequence() && !log_->failed()) return;
   const uint64_t started_ns = monotonic_ns();
   std::string error;
   if (log_->sync_now(&error)) {
     stats_.journal_synced(monotonic_ns() - started_ns);
-  } else if (now_ms - sync_error_logged_at_ms_ >= kSyncErrorLogEveryMs) {
+    next_sync_ms_ = durability_ == Durability::kMemory ? now_ms + kMemorySyncIntervalMs : 0;
+    return;
+  }
+  next_sync_ms_ = now_ms + kSyncRetryMs;
+  if (now_ms - sync_error_logged_at_ms_ >= kSyncErrorLogEveryMs) {
     sync_error_logged_at_ms_ = now_ms;
-    std::fprintf(stderr, "journal %s: %s; sales refused (BUSY) until it recovers\n",
+    std::fprintf(stderr, "journal %s: %s; HTTP requests refused (503) until it recovers\n",
                  log_->directory().c_str(), error.c_str());
   }
 }
@@ -224,7 +223,17 @@ HttpResponse ApiRoutes::handle(const HttpRequest& request) {
   const std::vector<std::string> parts = split_path(request.path);
   // Probes answer at once, even while the journal is failing (that is what /ready reports).
   if (parts.size() == 1 && (parts[0] == "health" || parts[0] == "ready" || parts[0] == "metrics")) {
-    return ops_->handle(request);
+    HttpRequest probe = request;
+    probe.path = "/" + parts[0];
+    return ops_->handle(probe);
+  }
+  if (log_ != nullptr && log_->failed() && !is_health_route(parts)) {
+    // Every reply would wait for the journal to recover: say so at once instead.
+    stats_.refused_busy();
+    HttpResponse response = error_response(
+        503, ErrorCode::kBusy, "the sales journal cannot be written (" + log_->last_error() + ")");
+    response.retry_after_s = 1;
+    return response;
   }
   Session session;
   HttpResponse response = route(request, parts, &session);
@@ -333,7 +342,10 @@ HttpResponse ApiRoutes::v1(const HttpRequest& request, const std::vector<std::st
   if (method == "POST" && !request.body.empty()) {
     Status parsed = parse_json_document(request.body, static_cast<uint32_t>(request.body.size()),
                                         kBodyDepthMax, "request body", &params);
-    if (!parsed.is_ok()) return error_response(400, parsed.code(), std::string(parsed.message()));
+    if (!parsed.is_ok()) {
+      return error_response(http_status({parsed.code(), {}}, 200, false), parsed.code(),
+                            std::string(parsed.message()));
+    }
     if (!params.is_object()) {
       return error_response(400, ErrorCode::kBadRequest, "request body must be a JSON object");
     }
@@ -346,6 +358,7 @@ HttpResponse ApiRoutes::v1(const HttpRequest& request, const std::vector<std::st
   if (is(1, "holds")) params["hold"] = parts[2];
   if (is(1, "tickets")) params["ticket"] = parts[2];
   const Query query(request.query);
+  if (!query.valid()) return error_response(400, ErrorCode::kBadRequest, "malformed query string");
   std::string error;
   bool query_ok = true;
   switch (t.method) {
@@ -406,9 +419,7 @@ MethodCall ApiRoutes::call(Method method, const json& params, Session* session) 
   limits.frame_bytes_max = static_cast<uint32_t>(packed_.size());
   if (decode_request(packed_, limits, &request, &frame_bytes) != FrameResult::kFrame) {
     return {ErrorCode::kBadRequest,
-            {{"code", static_cast<uint32_t>(ErrorCode::kBadRequest)},
-             {"name", std::string(error_name(ErrorCode::kBadRequest))},
-             {"message", "request nested too deeply"}}};
+            error_map(ErrorCode::kBadRequest, "request nested too deeply or too large")};
   }
   reply_.clear();
   const ErrorCode code = dispatcher_.handle(request, session, wall_clock_ms(), &reply_);

@@ -65,6 +65,7 @@ class ApiRoutes : public HttpRoutes {
   uint64_t released_sequence() const override;
   void on_turn(int64_t now_ms) override;
   void on_stop() override;
+  void refused_busy() override { stats_.refused_busy(); }
 
   const RequestStats& stats() const { return stats_; }
 
@@ -89,6 +90,7 @@ class ApiRoutes : public HttpRoutes {
   msgpack::sbuffer reply_;       // the dispatcher's response
   persist::WorkerLog* log_ = nullptr;
   Durability durability_ = Durability::kMemory;
+  int64_t next_sync_ms_ = 0;  // no journal sync before this (memory-mode pacing, retry backoff)
   int64_t sync_error_logged_at_ms_ = 0;
 };
 

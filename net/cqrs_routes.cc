@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "core/json_document.h"
+#include "net/http_json.h"
 #include "net/http_query.h"
 #include "net/reactor_support.h"
 
@@ -42,7 +43,7 @@ HttpResponse spring_error(int status, const char* error, const std::string& mess
                      {"error", error},
                      {"message", message},
                      {"path", path}};
-  return {status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
+  return json_response(status, body);
 }
 
 std::string upper(std::string s) {
@@ -126,18 +127,18 @@ HttpResponse purchase(const HttpRequest& request, const Engine& engine, MethodCa
   }
   json params = {{"event", std::string(engine.event_id(*event))}, {"seats", {*seat}}};
   if (!request.idempotency_key.empty()) params["idempotency_key"] = request.idempotency_key;
-  const int64_t now_ms = wall_clock_ms();
   const MethodCall sale = caller.call(Method::kBuy, std::move(params));
   switch (sale.code) {
     case ErrorCode::kOk: {
       const std::string id = sale.value["tickets"][0]["id"].get<std::string>();
-      HttpResponse response{201, "application/json", ""};
-      response.body = json{{"ticketId", id},
-                           {"zoneId", zone},
-                           {"row", row},
-                           {"column", column},
-                           {"createdOn", iso_time(now_ms)}}
-                          .dump(-1, ' ', false, json::error_handler_t::replace);
+      // The sale's own time (a replayed request gets the first one's).
+      const std::optional<TicketId> ticket = TicketId::parse(id);
+      const TicketInfo info = engine.ticket(*ticket);
+      HttpResponse response = json_response(201, {{"ticketId", id},
+                                                  {"zoneId", zone},
+                                                  {"row", row},
+                                                  {"column", column},
+                                                  {"createdOn", iso_time(info.sold_at_ms)}});
       response.headers.emplace_back("Location", "/purchase/" + id);
       return response;
     }
@@ -161,6 +162,8 @@ HttpResponse purchase(const HttpRequest& request, const Engine& engine, MethodCa
 
 HttpResponse list_tickets(const HttpRequest& request, const Engine& engine) {
   const Query query(request.query);
+  if (!query.valid())
+    return spring_error(400, "Bad Request", "malformed query string", request.path);
   int64_t page = 0, size = kCqrsPageSizeDefault;
   if (const char* p = query.get("page"); p != nullptr && (!parse_int(p, &page) || page < 0)) {
     return spring_error(400, "Bad Request", "page must be an integer >= 0", request.path);
@@ -201,8 +204,7 @@ HttpResponse list_tickets(const HttpRequest& request, const Engine& engine) {
                                     ticket.voided, ticket.sold_at_ms));
     }
   }
-  HttpResponse response{200, "application/json",
-                        tickets.dump(-1, ' ', false, json::error_handler_t::replace)};
+  HttpResponse response = json_response(200, tickets);
   response.headers.emplace_back("X-Total-Count", std::to_string(total));
   if ((page + 1) * size < total) {
     response.headers.emplace_back("Link",
@@ -215,26 +217,22 @@ HttpResponse list_tickets(const HttpRequest& request, const Engine& engine) {
 HttpResponse get_ticket(const std::string& id, const Engine& engine, MethodCaller& caller) {
   const MethodCall found = caller.call(Method::kTicketGet, {{"ticket", id}});
   if (found.code == ErrorCode::kNotFound || found.code == ErrorCode::kBadRequest) {
-    return {404, "application/json",
-            json{{"messages", "TicketID not found: " + id}}.dump(-1, ' ', false,
-                                                                 json::error_handler_t::replace)};
+    return json_response(404, {{"messages", "TicketID not found: " + id}});
   }
   if (found.code != ErrorCode::kOk) {
-    HttpResponse response{http_status(found, 200, true), "application/json",
-                          json{{"messages", found.value.value("message", "")}}.dump()};
+    HttpResponse response = json_response(http_status(found, 200, true),
+                                          {{"messages", found.value.value("message", "")}});
     if (found.code == ErrorCode::kBusy) response.retry_after_s = 1;
     return response;
   }
   const json& t = found.value;
   uint32_t event = 0;
   if (!engine.find_event(t["event"].get<std::string>(), &event)) {
-    return {404, "application/json", json{{"messages", "TicketID not found: " + id}}.dump()};
+    return json_response(404, {{"messages", "TicketID not found: " + id}});
   }
   const SeatLocation where = engine.layout(event).locate(t["seat"]["index"].get<uint32_t>());
-  return {
-      200, "application/json",
-      ticket_json(engine, event, where, id, t["status"] == "voided", t["sold_at_ms"].get<int64_t>())
-          .dump(-1, ' ', false, json::error_handler_t::replace)};
+  return json_response(200, ticket_json(engine, event, where, id, t["status"] == "voided",
+                                        t["sold_at_ms"].get<int64_t>()));
 }
 
 }  // namespace

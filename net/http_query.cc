@@ -10,6 +10,7 @@ Query::Query(const std::string& query) {
   TAILQ_INIT(&pairs_);
   if (!query.empty() && evhttp_parse_query_str(query.c_str(), &pairs_) != 0) {
     evhttp_clear_headers(&pairs_);
+    valid_ = false;
   }
 }
 

@@ -14,15 +14,17 @@ namespace boxoffice::net {
 
 class Query {
  public:
-  // A malformed query string reads as empty.
+  // A malformed query string reads as empty and is not valid().
   explicit Query(const std::string& query);
   ~Query();
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
   const char* get(const char* name) const;  // null when absent
+  bool valid() const { return valid_; }
 
  private:
   evkeyvalq pairs_;
+  bool valid_ = true;
 };
 
 // The whole of `text` as a decimal integer.

@@ -10,10 +10,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
 
+#include "net/http_json.h"
 #include "shm/check.h"
 
 namespace boxoffice::net {
@@ -28,14 +30,20 @@ struct HttpServer::Worker {
   evhttp* http = nullptr;
   evconnlistener* listener = nullptr;
   HttpRoutes* routes = nullptr;
-  event* turn = nullptr;  // lowest priority: after the turn's I/O callbacks
-  event* tick = nullptr;  // every tick_ms
+  // Activated by each request: it runs after the callbacks already queued in this pass of the
+  // loop (one priority for everything, so nothing can starve it).
+  event* turn = nullptr;
+  event* tick = nullptr;          // every tick_ms
+  event* accept_retry = nullptr;  // re-enables the listener after an accept error
   bool turn_pending = false;
+  bool stopping = false;
+  int64_t accept_error_logged_at_ms = 0;
   std::deque<Held> held;  // in arrival order
 
   ~Worker() {
     if (turn != nullptr) event_free(turn);
     if (tick != nullptr) event_free(tick);
+    if (accept_retry != nullptr) event_free(accept_retry);
     if (http != nullptr) evhttp_free(http);  // frees the bound listener too
     if (base != nullptr) event_base_free(base);
   }
@@ -136,20 +144,26 @@ void send(evhttp_request* raw, const HttpResponse& response) {
   evbuffer_free(output);
 }
 
-HttpResponse unavailable(const char* message) {
-  HttpResponse response;
-  response.status = 503;
+HttpResponse unavailable(const std::string& message) {
+  nlohmann::json error = error_map(ErrorCode::kBusy, message);
+  error["retry_after_ms"] = 1000;
+  HttpResponse response = json_response(503, {{"error", error}});
   response.retry_after_s = 1;
-  response.body = std::string(R"({"error":{"code":9,"name":"BUSY","message":")") + message +
-                  R"(","retry_after_ms":1000}})";
   return response;
 }
 
 void on_request(evhttp_request* raw, void* arg) {
   auto* worker = static_cast<HttpServer::Worker*>(arg);
+  if (worker->stopping) {
+    HttpResponse response = unavailable("the server is stopping");
+    response.headers.emplace_back("Connection", "close");
+    send(raw, response);
+    return;
+  }
   if (worker->held.size() >= worker->options->held_replies_max) {
-    // The journal is behind: refuse before running anything (a request that ran could not be
-    // taken back).
+    // Replies wait for the journal (or MariaDB in db mode): refuse before running anything,
+    // as a request that ran could not be taken back.
+    worker->routes->refused_busy();
     send(raw, unavailable("too many replies waiting for the journal; retry"));
     return;
   }
@@ -186,6 +200,30 @@ void on_turn(evutil_socket_t, short, void* arg) {
   worker->run_turn();
 }
 
+void on_tick(evutil_socket_t, short, void* arg) {
+  static_cast<HttpServer::Worker*>(arg)->run_turn();
+}
+
+// accept() failed, most likely out of file descriptors: stop accepting for a moment instead of
+// spinning on the error (and say so once in a while).
+void on_accept_error(evconnlistener* listener, void* arg) {
+  auto* worker = static_cast<HttpServer::Worker*>(arg);
+  const int error = EVUTIL_SOCKET_ERROR();
+  evconnlistener_disable(listener);
+  const timeval pause{0, 100 * 1000};
+  event_add(worker->accept_retry, &pause);
+  if (now_ms() - worker->accept_error_logged_at_ms >= 10'000) {
+    worker->accept_error_logged_at_ms = now_ms();
+    std::fprintf(stderr, "HTTP accept: %s; not accepting for 100 ms at a time while it lasts\n",
+                 evutil_socket_error_to_string(error));
+  }
+}
+
+void on_accept_retry(evutil_socket_t, short, void* arg) {
+  auto* worker = static_cast<HttpServer::Worker*>(arg);
+  if (!worker->stopping) evconnlistener_enable(worker->listener);
+}
+
 void on_stop(evutil_socket_t, short, void* arg) { static_cast<HttpServer::Worker*>(arg)->stop(); }
 
 }  // namespace
@@ -211,7 +249,11 @@ void HttpServer::Worker::run_turn() {
 }
 
 void HttpServer::Worker::stop() {
+  stopping = true;  // requests from here on are answered 503 without running
   evconnlistener_disable(listener);
+  event_del(tick);
+  event_del(turn);
+  event_del(accept_retry);
   routes->on_stop();
   release();
   for (Held& h : held) {
@@ -245,18 +287,15 @@ std::string HttpServer::start() {
     worker->options = &options_;
     worker->routes = routes;
     worker->base = event_base_new();
-    // Priorities: 0 and 1 for I/O (evhttp's default is the middle one), 2 for the turn.
-    if (worker->base == nullptr || event_base_priority_init(worker->base, 3) != 0) {
-      return "cannot create an event base";
-    }
+    if (worker->base == nullptr) return "cannot create an event base";
     worker->http = evhttp_new(worker->base);
     worker->turn = event_new(worker->base, -1, 0, on_turn, worker.get());
-    worker->tick = event_new(worker->base, -1, EV_PERSIST, on_turn, worker.get());
-    if (worker->http == nullptr || worker->turn == nullptr || worker->tick == nullptr) {
+    worker->tick = event_new(worker->base, -1, EV_PERSIST, on_tick, worker.get());
+    worker->accept_retry = event_new(worker->base, -1, 0, on_accept_retry, worker.get());
+    if (worker->http == nullptr || worker->turn == nullptr || worker->tick == nullptr ||
+        worker->accept_retry == nullptr) {
       return "cannot create an HTTP server";
     }
-    event_priority_set(worker->turn, 2);
-    event_priority_set(worker->tick, 2);
     address.sin_port = htons(port_);
     worker->listener = evconnlistener_new_bind(
         worker->base, nullptr, nullptr,
@@ -273,6 +312,7 @@ std::string HttpServer::start() {
                   &length);
       port_ = ntohs(bound.sin_port);
     }
+    evconnlistener_set_error_cb(worker->listener, on_accept_error);
     evhttp_bind_listener(worker->http, worker->listener);
     evhttp_set_max_headers_size(worker->http, options_.header_bytes_max);
     evhttp_set_max_body_size(worker->http, options_.body_bytes_max);
@@ -297,8 +337,11 @@ std::string HttpServer::start() {
 void HttpServer::stop() {
   if (!threads_.empty()) {
     const timeval now{0, 0};
-    for (auto& worker : workers_)
-      event_base_once(worker->base, -1, EV_TIMEOUT, on_stop, worker.get(), &now);
+    for (auto& worker : workers_) {
+      if (event_base_once(worker->base, -1, EV_TIMEOUT, on_stop, worker.get(), &now) != 0) {
+        event_base_loopbreak(worker->base);  // cannot happen short of memory; never hang here
+      }
+    }
   }
   for (auto& thread : threads_) thread.join();
   threads_.clear();

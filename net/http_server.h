@@ -4,11 +4,15 @@
 // handed to the thread's HttpRoutes as plain values.
 //
 // Deferred replies (group commit): a response may name the journal sequence it depends on
-// (wait_sequence); it is held until the routes say that sequence is released (durable). At the
-// end of each loop turn that ran requests (a low-priority event, so it runs after every ready
-// I/O callback of the turn) and every tick the routes' on_turn() runs: that is where they
-// write and fdatasync their journal once for all the turn's sales. A client that closes while
+// (wait_sequence); it is held until the routes say that sequence is released (durable). After
+// the requests of each pass of the loop (an event activated by each request runs after the
+// callbacks already queued) and every tick the routes' on_turn() runs: that is where they
+// write and fdatasync their journal once for all the pass's sales. A client that closes while
 // its reply is held is harmless: evhttp detaches the request and frees it when replied to.
+//
+// Overload and errors: more than held_replies_max held replies, and every request once stop()
+// has begun, are answered 503 without running; an accept() error (out of descriptors) pauses
+// accepting for 100 ms instead of spinning.
 //
 // Thread safety: start() and stop() from one owner thread. Each HttpRoutes is called only by
 // its own server thread.
@@ -58,10 +62,13 @@ class HttpRoutes {
   virtual HttpResponse handle(const HttpRequest& request) = 0;
   // Replies with wait_sequence up to this may be sent.
   virtual uint64_t released_sequence() const { return UINT64_MAX; }
-  // After each loop turn that ran requests, while replies are held, and every tick.
+  // After each pass of the loop that ran requests, while replies are held, and every tick.
   virtual void on_turn(int64_t now_ms) { (void)now_ms; }
-  // The server stops: the last on_turn; replies still held afterwards are answered 503.
+  // The server stops: after this nothing runs (no more on_turn); replies still held afterwards
+  // are answered 503.
   virtual void on_stop() {}
+  // A request was answered 503 without running (too many held replies).
+  virtual void refused_busy() {}
 };
 
 class HttpServer {

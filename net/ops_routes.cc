@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "net/http_json.h"
 #include "persist/persister.h"
 #include "persist/worker_log.h"
 
@@ -36,21 +37,14 @@ class Family {
 }  // namespace
 
 HttpResponse OpsRoutes::handle(const HttpRequest& request) {
-  auto error = [](int status, ErrorCode code, const std::string& message) {
-    const nlohmann::json body = {{"error",
-                                  {{"code", static_cast<uint32_t>(code)},
-                                   {"name", std::string(error_name(code))},
-                                   {"message", message}}}};
-    return HttpResponse{status, "application/json", body.dump()};
-  };
   std::string path = request.path;
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   if (path != "/health" && path != "/ready" && path != "/metrics") {
-    return error(404, ErrorCode::kNotFound, "no such route: " + request.path);
+    return error_response(404, ErrorCode::kNotFound, "no such route: " + request.path);
   }
   if (request.method != "GET" && request.method != "HEAD") {
-    HttpResponse response =
-        error(405, ErrorCode::kBadRequest, request.method + " is not allowed here; use GET");
+    HttpResponse response = error_response(405, ErrorCode::kBadRequest,
+                                           request.method + " is not allowed here; use GET");
     response.headers.emplace_back("Allow", "GET");
     return response;
   }
@@ -77,7 +71,7 @@ HttpResponse OpsRoutes::ready() const {
   checks["serving"] = serving;
   all = all && serving;
   const nlohmann::json body = {{"status", all ? "ok" : "unavailable"}, {"checks", checks}};
-  HttpResponse response{all ? 200 : 503, "application/json", body.dump()};
+  HttpResponse response = json_response(all ? 200 : 503, body);
   if (!all) response.retry_after_s = 1;
   return response;
 }

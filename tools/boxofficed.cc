@@ -75,7 +75,9 @@ struct Config {
   int http_timeout_s = 30;
   std::string data_dir = "./var";
   std::string shm_path;  // default /dev/shm/boxoffice-<port>
-  unsigned workers = std::max(1u, std::thread::hardware_concurrency());
+  // One per core, leaving a worker index for the HTTP thread on very large machines.
+  unsigned workers =
+      std::min(std::max(1u, std::thread::hardware_concurrency()), shm::kWorkersMax - 1);
   std::string io = "auto";
   std::string durability = "journal";
   std::string mariadb_url;    // empty: no MariaDB (the journal alone keeps the sales)
@@ -533,7 +535,7 @@ int run(const Config& config) {
       if (stats != nullptr) {
         worker["requests"] = stats->requests();
         worker["busy_refused"] = stats->busy_refused();
-        worker["connections"] = stats->connections_open();
+        if (rpc) worker["connections"] = stats->connections_open();  // not counted for HTTP
       }
       list.push_back(std::move(worker));
     }
