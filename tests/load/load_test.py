@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""End-to-end boxoffice-load runs against a real boxofficed (--durability memory, its own ports,
+seat table and data dir). Usage: load_test.py BOXOFFICED BOXOFFICE_LOAD
+
+- onsale: a flash sale of a 2,000-seat event with --verify: exit 0, every seat sold, ok == seats,
+  zero mismatches (every ticket exists for the seat the client saw, no seat twice, counts match).
+- hold: a closed-loop run counts answers and writes the JSON report.
+- rate: an open-loop run at --rate keeps its ops/s close to the rate."""
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
+TIMEOUT_S = 10
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self):
+        self.port = free_port()
+        self.http_port = free_port()
+        self.shm = f"/dev/shm/boxoffice-loadtest-{os.getpid()}-{self.port}"
+        self.data_dir = tempfile.mkdtemp()
+        self.process = subprocess.Popen(
+            [BOXOFFICED, "--listen", f"127.0.0.1:{self.port}",
+             "--http", f"127.0.0.1:{self.http_port}", "--workers", "2",
+             "--durability", "memory", "--shm", self.shm, "--data-dir", self.data_dir,
+             "--holds-max", "65536"],
+            stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + TIMEOUT_S
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("boxofficed exited: " + self.process.stderr.read())
+                time.sleep(0.05)
+        raise RuntimeError("boxofficed did not start listening")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()
+        for path in glob.glob(glob.escape(self.shm) + "*"):
+            os.unlink(path)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class LoadTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server()
+        cls.dir = tempfile.mkdtemp()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def run_load(self, name, *args, target="boxoffice"):
+        path = os.path.join(self.dir, name + ".json")
+        port = self.server.port if target == "boxoffice" else self.server.http_port
+        run = subprocess.run([LOAD, "--target", target, "--addr", f"127.0.0.1:{port}",
+                              "--json", path, *args],
+                             capture_output=True, text=True, timeout=120)
+        sys.stderr.write(run.stdout + run.stderr)
+        with open(path) as f:
+            return run.returncode, json.load(f)
+
+    def check_onsale(self, target):
+        seats = 2000
+        rc, report = self.run_load(f"onsale-{target}", "--scenario", "onsale", "--seats",
+                                   str(seats), "--connections", "8", "--pipeline", "4",
+                                   "--threads", "2", "--duration", "20", "--verify",
+                                   target=target)
+        self.assertEqual(rc, 0)
+        self.assertTrue(report["sold_out"])
+        self.assertEqual(report["ok"], seats)  # one seat per buy, no warm-up in an on-sale
+        self.assertEqual(report["errors"], 0)
+        verify = report["verify"]
+        self.assertEqual(verify["mismatches"], 0, verify["details"])
+        self.assertTrue(verify["counts_checked"])
+        self.assertEqual(verify["tickets_checked"], seats)
+        self.assertEqual(verify["server_seats_sold"], seats)
+        self.assertEqual(verify["server_seats_free"], 0)
+
+    def test_onsale_verify(self):
+        self.check_onsale("boxoffice")
+
+    def test_onsale_verify_http(self):
+        self.check_onsale("http")
+
+    def test_closed_loop_hold(self):
+        # Holds are never released: without a warm-up the window sees them succeed until the
+        # 50,000 seats (within the server's 65,536 hold slots) are all held, then conflicts.
+        rc, report = self.run_load("hold", "--scenario", "hold", "--seats", "50000",
+                                   "--connections", "4", "--pipeline", "4", "--duration", "1",
+                                   "--warmup", "0", "--verify")
+        self.assertEqual(rc, 0)
+        completed = report["ok"] + report["conflicts"] + report["errors"]
+        self.assertGreater(completed, 1000)
+        self.assertGreater(report["ok"], 0)
+        self.assertAlmostEqual(report["ops_per_s"], completed / report["elapsed_s"], delta=1)
+        for key in ("p50_us", "p90_us", "p99_us", "p999_us", "p9999_us", "max_us"):
+            self.assertGreater(report[key], 0)
+        self.assertLessEqual(report["p50_us"], report["p99_us"])
+        self.assertLessEqual(report["p99_us"], report["max_us"])
+        self.assertEqual(report["verify"]["mismatches"], 0, report["verify"]["details"])
+
+    def test_open_loop_rate(self):
+        rate = 2000
+        rc, report = self.run_load("rate", "--scenario", "flow", "--seats", "100000",
+                                   "--connections", "4", "--pipeline", "2", "--threads", "2",
+                                   "--duration", "2", "--warmup", "0.5", "--rate", str(rate),
+                                   "--verify")
+        self.assertEqual(rc, 0)
+        self.assertAlmostEqual(report["ops_per_s"], rate, delta=rate * 0.05)
+        self.assertGreater(report["ok"], 0)
+        self.assertEqual(report["errors"], 0)
+        self.assertEqual(report["verify"]["mismatches"], 0, report["verify"]["details"])
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -1,0 +1,125 @@
+#include "tools/load/report.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace boxoffice::load {
+namespace {
+
+double us(int64_t ns) { return static_cast<double>(ns) / 1e3; }
+
+}  // namespace
+
+double RunReport::ops_per_s() const {
+  return elapsed_s > 0 ? static_cast<double>(ok + conflicts + errors) / elapsed_s : 0;
+}
+
+const char* error_name(int code) {
+  static constexpr const char* kNames[] = {
+      "OTHER",          "BAD_REQUEST",  "UNAUTHORIZED",   "NOT_FOUND", "SEAT_TAKEN", "HOLD_EXPIRED",
+      "HOLD_NOT_FOUND", "EVENT_CLOSED", "LIMIT_EXCEEDED", "BUSY",      "INTERNAL"};
+  return code >= 0 && code < static_cast<int>(std::size(kNames)) ? kNames[code] : "OTHER";
+}
+
+std::string errors_text(const uint64_t (&errors_by_code)[kErrorCodesMax]) {
+  std::string text;
+  for (int code = 0; code < kErrorCodesMax; ++code) {
+    if (errors_by_code[code] == 0) continue;
+    if (!text.empty()) text += ", ";
+    text += std::string(error_name(code)) + " " + std::to_string(errors_by_code[code]);
+  }
+  return text;
+}
+
+std::string summary_text(const RunReport& r) {
+  char line[1024];
+  const std::string errors = errors_text(r.errors_by_code);
+  std::snprintf(
+      line, sizeof line,
+      "boxoffice-load %s %s: %u connections x pipeline %u, %u thread(s), %.2f s%s%s: %.0f ops/s, "
+      "ok %llu, conflicts %llu, errors %llu%s%s%s\n"
+      "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f  max %.1f\n",
+      r.target.c_str(), r.scenario.c_str(), r.connections, r.pipeline, r.threads, r.elapsed_s,
+      r.rate_ops_per_s > 0
+          ? (", rate " + std::to_string(static_cast<int64_t>(r.rate_ops_per_s))).c_str()
+          : "",
+      r.sold_out ? ", sold out" : "", r.ops_per_s(), static_cast<unsigned long long>(r.ok),
+      static_cast<unsigned long long>(r.conflicts), static_cast<unsigned long long>(r.errors),
+      errors.empty() ? "" : " (", errors.c_str(), errors.empty() ? "" : ")",
+      us(r.latency.value_at_percentile_ns(50)), us(r.latency.value_at_percentile_ns(90)),
+      us(r.latency.value_at_percentile_ns(99)), us(r.latency.value_at_percentile_ns(99.9)),
+      us(r.latency.value_at_percentile_ns(99.99)), us(r.latency.max_ns()));
+  std::string text = line;
+  if (r.protocol_errors + r.connections_lost + r.unanswered > 0) {
+    text += "  protocol errors " + std::to_string(r.protocol_errors) + ", connections lost " +
+            std::to_string(r.connections_lost) + ", unanswered " + std::to_string(r.unanswered) +
+            "\n";
+  }
+  if (r.verify) {
+    const VerifyResult& v = *r.verify;
+    text += "  verify: " + std::to_string(v.tickets_checked) + " tickets checked, " +
+            std::to_string(v.mismatches) + " mismatches";
+    if (v.counts_checked) {
+      text += "; server seats_sold " + std::to_string(v.server_seats_sold) + ", seats_held " +
+              std::to_string(v.server_seats_held) + ", seats_free " +
+              std::to_string(v.server_seats_free);
+    }
+    text += "\n";
+    for (const std::string& detail : v.details) text += "    mismatch: " + detail + "\n";
+  }
+  return text;
+}
+
+std::string to_json(const RunReport& r) {
+  nlohmann::json errors_by_code = nlohmann::json::object();
+  for (int code = 0; code < kErrorCodesMax; ++code) {
+    if (r.errors_by_code[code] > 0) errors_by_code[error_name(code)] = r.errors_by_code[code];
+  }
+  nlohmann::json j = {
+      {"target", r.target},
+      {"scenario", r.scenario},
+      {"event", r.event},
+      {"connections", r.connections},
+      {"pipeline", r.pipeline},
+      {"threads", r.threads},
+      {"duration_s", r.duration_s},
+      {"elapsed_s", r.elapsed_s},
+      {"rate", r.rate_ops_per_s},
+      {"sold_out", r.sold_out},
+      {"ops_per_s", r.ops_per_s()},
+      {"ok", r.ok},
+      {"conflicts", r.conflicts},
+      {"errors", r.errors},
+      {"errors_by_code", errors_by_code},
+      {"p50_us", us(r.latency.value_at_percentile_ns(50))},
+      {"p90_us", us(r.latency.value_at_percentile_ns(90))},
+      {"p99_us", us(r.latency.value_at_percentile_ns(99))},
+      {"p999_us", us(r.latency.value_at_percentile_ns(99.9))},
+      {"p9999_us", us(r.latency.value_at_percentile_ns(99.99))},
+      {"max_us", us(r.latency.max_ns())},
+      {"protocol_errors", r.protocol_errors},
+      {"connections_lost", r.connections_lost},
+      {"unanswered", r.unanswered},
+      {"tickets", r.tickets},
+  };
+  if (r.verify) {
+    const VerifyResult& v = *r.verify;
+    j["verify"] = {{"tickets_checked", v.tickets_checked},
+                   {"tickets_missing", v.tickets_missing},
+                   {"tickets_not_valid", v.tickets_not_valid},
+                   {"tickets_wrong_seat", v.tickets_wrong_seat},
+                   {"seats_double_sold", v.seats_double_sold},
+                   {"ticket_ids_repeated", v.ticket_ids_repeated},
+                   {"counts_checked", v.counts_checked},
+                   {"server_seats_sold", v.server_seats_sold},
+                   {"server_seats_held", v.server_seats_held},
+                   {"server_seats_free", v.server_seats_free},
+                   {"count_mismatches", v.count_mismatches},
+                   {"unanswered", v.unanswered},
+                   {"mismatches", v.mismatches},
+                   {"details", v.details}};
+  }
+  return j.dump(1) + "\n";
+}
+
+}  // namespace boxoffice::load

@@ -1,0 +1,108 @@
+// Worker: one boxoffice-load thread driving its share of the connections over its own epoll set
+// (non-blocking sockets, level-triggered). Each connection has `pipeline` slots; a free slot is a
+// request that may be sent. Closed loop (rate 0): every free slot is refilled at once. Open loop
+// (rate > 0): requests leave at the OpenLoopSchedule's times; one whose time has come waits for a
+// free slot, and its latency counts from its intended time. A request's tag names its slot and a
+// generation (tag = generation << 16 | slot), so an answer nobody asked for is caught.
+//
+// Answers before the window (warm-up) and after it (drain) are not counted, but the scenario and
+// the --verify record (tickets, open holds) see every one. At the window's end, or when
+// SharedRun::stop is set, the worker stops sending and waits up to drain_timeout for what is in
+// flight, so the server's state matches what the clients saw.
+//
+// Thread safety: run() on one thread; counters() are read by the main thread meanwhile; result()
+// after run() returns.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "tools/load/codec.h"
+#include "tools/load/latency_histogram.h"
+#include "tools/load/run_state.h"
+#include "tools/load/scenario.h"
+
+namespace boxoffice::load {
+
+struct WorkerConfig {
+  TargetKind target = TargetKind::kBoxoffice;
+  TargetOptions target_options;
+  ScenarioConfig scenario;
+  uint32_t pipeline = 1;
+  double rate_ops_per_s = 0;  // this thread's share; 0: closed loop
+  bool record_tickets = false;
+  int64_t drain_timeout_ns = 5'000'000'000;
+  uint64_t seed = 1;
+};
+
+struct WorkerResult {
+  uint64_t ok = 0;  // in the window
+  uint64_t conflicts = 0;
+  uint64_t errors = 0;
+  uint64_t errors_by_code[kErrorCodesMax] = {};
+  LatencyHistogram latency;
+  uint64_t protocol_errors = 0;     // unmatched tag, unparseable bytes
+  uint64_t connections_lost = 0;    // closed or reset by the server
+  uint64_t unanswered = 0;          // still in flight when the drain gave up
+  uint64_t tickets_ok_total = 0;    // every ticket seen, window or not
+  std::vector<TicketSeen> tickets;  // with record_tickets
+  int64_t open_hold_seats = 0;
+  int64_t last_reply_ns = 0;  // the last counted answer's time
+};
+
+class Worker {
+ public:
+  Worker(const WorkerConfig& config, SharedRun* shared_run, SharedSeats* shared_seats,
+         std::vector<int> fds);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void run();
+  const ThreadCounters& counters() const { return counters_; }
+  const WorkerResult& result() const { return result_; }
+
+ private:
+  struct Slot {
+    uint16_t generation = 0;
+    bool in_flight = false;
+    Operation operation;
+  };
+  struct Connection {
+    int fd = -1;
+    bool open = true;
+    bool want_write = false;
+    bool dirty = false;
+    std::unique_ptr<Codec> codec;
+    std::unique_ptr<OutputBuffer> output;
+    std::vector<Slot> slots;
+    std::vector<uint16_t> free_slots;
+  };
+
+  void send_due(int64_t now_ns);
+  void send(uint32_t connection_index, Operation* op);
+  void receive(uint32_t connection_index);
+  bool on_reply(Connection& c, const Reply& reply, int64_t now_ns);
+  void flush(uint32_t connection_index);
+  void lose(Connection& c, const char* why);
+  void publish_progress(int64_t now_ns);
+
+  WorkerConfig config_;
+  SharedRun* shared_;
+  Scenario scenario_;
+  std::vector<Connection> connections_;
+  std::vector<uint32_t> ready_;  // a connection index per free slot
+  std::vector<uint32_t> dirty_;  // connections with output to write
+  int epoll_fd_ = -1;
+  uint64_t in_flight_ = 0;
+  size_t open_connections_ = 0;
+  bool stopping_ = false;
+  bool scenario_done_ = false;
+  int64_t progress_second_ = 0;
+  LatencyHistogram second_latency_;
+  ThreadCounters counters_;
+  WorkerResult result_;
+};
+
+}  // namespace boxoffice::load
