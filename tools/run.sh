@@ -15,7 +15,7 @@ if [[ "${1:-}" == "demo" ]]; then
   cmake --build build --target boxoffice-demo
   exec build/tools/boxoffice-demo "${@:2}"
 fi
-cmake --build build --target boxofficed boxoffice-ctl
+cmake --build build --target boxofficed boxoffice-ctl boxoffice-load
 mkdir -p var
 
 has_mariadb=no
