@@ -350,7 +350,10 @@ std::string info_text(const ojson& value) {
 
 // "zone/row/seat", or "zone/GA/place" in a general-admission zone (as MariaDB stores it).
 std::string seat_label(const Layout& layout, uint32_t seat_index) {
-  if (seat_index >= layout.seat_count()) return "#" + std::to_string(seat_index);
+  if (seat_index >= layout.seat_count()) {
+    std::string unknown = "#";  // (not "#" + ...: GCC 12 -O3 warns falsely on that form)
+    return unknown + std::to_string(seat_index);
+  }
   const SeatLocation where = layout.locate(seat_index);
   return std::to_string(where.zone->id) + "/" + (where.row != nullptr ? where.row->label : "GA") +
          "/" + where.label();
@@ -876,7 +879,8 @@ AdminService::Result AdminService::holds(const std::string& event_id, int64_t no
     std::string joined;
     for (uint32_t seat : hold.seats.span()) {
       labels.push_back(seat_label(layout, seat));
-      joined += (joined.empty() ? "" : " ") + labels.back().get<std::string>();
+      if (!joined.empty()) joined += ' ';
+      joined += labels.back().get<std::string>();
     }
     const std::string prefix = hold_prefix(hold.hold_index, hold.version);
     list.push_back({{"hold", prefix},

@@ -6,14 +6,14 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <event2/thread.h>
 #include <netinet/in.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <mutex>
 
 #include "net/http_json.h"
 #include "shm/check.h"
@@ -35,6 +35,8 @@ struct HttpServer::Worker {
   event* turn = nullptr;
   event* tick = nullptr;          // every tick_ms
   event* accept_retry = nullptr;  // re-enables the listener after an accept error
+  int stop_fd = -1;               // eventfd: HttpServer::stop() writes, the loop runs stop()
+  event* stop_event = nullptr;
   bool turn_pending = false;
   bool stopping = false;
   int64_t accept_error_logged_at_ms = 0;
@@ -44,6 +46,8 @@ struct HttpServer::Worker {
     if (turn != nullptr) event_free(turn);
     if (tick != nullptr) event_free(tick);
     if (accept_retry != nullptr) event_free(accept_retry);
+    if (stop_event != nullptr) event_free(stop_event);
+    if (stop_fd >= 0) ::close(stop_fd);
     if (http != nullptr) evhttp_free(http);  // frees the bound listener too
     if (base != nullptr) event_base_free(base);
   }
@@ -274,8 +278,6 @@ HttpServer::HttpServer(const HttpOptions& options, std::vector<HttpRoutes*> rout
 HttpServer::~HttpServer() { stop(); }
 
 std::string HttpServer::start() {
-  static std::once_flag threads_on;
-  std::call_once(threads_on, [] { evthread_use_pthreads(); });
   sockaddr_in address{};
   address.sin_family = AF_INET;
   if (inet_pton(AF_INET, options_.host.c_str(), &address.sin_addr) != 1) {
@@ -286,16 +288,28 @@ std::string HttpServer::start() {
     auto worker = std::make_unique<Worker>();
     worker->options = &options_;
     worker->routes = routes;
-    worker->base = event_base_new();
+    // Changes to a descriptor's interest within one pass of the loop are merged into one
+    // epoll_ctl (a reply's write interest added and dropped again costs no system call).
+    event_config* config = event_config_new();
+    event_config_set_flag(config, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    // Only this thread touches the base (stop() wakes it through an eventfd): no locks.
+    event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
+    worker->base = event_base_new_with_config(config);
+    event_config_free(config);
     if (worker->base == nullptr) return "cannot create an event base";
     worker->http = evhttp_new(worker->base);
     worker->turn = event_new(worker->base, -1, 0, on_turn, worker.get());
     worker->tick = event_new(worker->base, -1, EV_PERSIST, on_tick, worker.get());
     worker->accept_retry = event_new(worker->base, -1, 0, on_accept_retry, worker.get());
+    worker->stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    worker->stop_event = worker->stop_fd >= 0 ? event_new(worker->base, worker->stop_fd, EV_READ,
+                                                          on_stop, worker.get())
+                                              : nullptr;
     if (worker->http == nullptr || worker->turn == nullptr || worker->tick == nullptr ||
-        worker->accept_retry == nullptr) {
+        worker->accept_retry == nullptr || worker->stop_event == nullptr) {
       return "cannot create an HTTP server";
     }
+    event_add(worker->stop_event, nullptr);
     address.sin_port = htons(port_);
     worker->listener = evconnlistener_new_bind(
         worker->base, nullptr, nullptr,
@@ -336,11 +350,9 @@ std::string HttpServer::start() {
 
 void HttpServer::stop() {
   if (!threads_.empty()) {
-    const timeval now{0, 0};
     for (auto& worker : workers_) {
-      if (event_base_once(worker->base, -1, EV_TIMEOUT, on_stop, worker.get(), &now) != 0) {
-        event_base_loopbreak(worker->base);  // cannot happen short of memory; never hang here
-      }
+      const uint64_t one = 1;
+      BOXOFFICE_ASSERT(::write(worker->stop_fd, &one, sizeof one) == sizeof one);
     }
   }
   for (auto& thread : threads_) thread.join();
