@@ -539,13 +539,13 @@ AdminService::Result AdminService::info(const std::string& section, int64_t now_
     s["pid"] = static_cast<int64_t>(::getpid());
     s["started_at_ms"] = state_->started_at_ms;
     s["uptime_s"] = std::max<int64_t>(0, (now_ms - state_->started_at_ms) / 1000);
-    s["io_backend"] = state_->io_backend;
-    s["durability"] = state_->durability;
+    s["io_backend"] = state_->ops->io_backend;
+    s["durability"] = state_->ops->durability;
     s["listen"] = state_->listen;
     s["http"] = state_->http;
     s["admin"] = state_->admin_path;
     s["log_level"] = state_->log_level;
-    s["serving"] = state_->ready != nullptr && state_->ready->load(std::memory_order_acquire);
+    s["serving"] = state_->ops->ready.load(std::memory_order_acquire);
     s["seat_table"] = table.path();
   }
   if (wanted("workers")) {
@@ -576,19 +576,19 @@ AdminService::Result AdminService::info(const std::string& section, int64_t now_
   if (wanted("persistence")) {
     ojson& s = result.value["persistence"];
     uint64_t appended = 0, durable = 0, persisted = 0, failed = 0;
-    for (const persist::WorkerLog* log : state_->journals) {
+    for (const persist::WorkerLog* log : state_->ops->journals) {
       appended += log->appended_sequence();
       durable += log->durable_sequence();
       persisted += log->persisted_sequence();
       failed += log->failed();
     }
-    s["durability"] = state_->durability;
+    s["durability"] = state_->ops->durability;
     s["journal_records_appended"] = appended;
     s["journal_records_durable"] = durable;
     s["journals_failed"] = failed;
-    s["persisters"] = state_->persisters.size();
-    if (!state_->persisters.empty()) s["journal_records_persisted"] = persisted;
-    for (const persist::Persister* persister : state_->persisters) {
+    s["persisters"] = state_->ops->persisters.size();
+    if (!state_->ops->persisters.empty()) s["journal_records_persisted"] = persisted;
+    for (const persist::Persister* persister : state_->ops->persisters) {
       const persist::PersisterStats stats = persister->stats();
       s["persister_" + persister->name()] = {{"connected", stats.connected},
                                              {"lag_records", stats.lag_records},
@@ -915,7 +915,7 @@ AdminService::Result AdminService::persisters() const {
   ojson list = ojson::array();
   Table table({"PERSISTER", "CONNECTED", "LAG_RECORDS", "LAG_MS", "ROWS_PER_S", "RECORDS",
                "BATCHES", "LAST_BATCH_ROWS", "ERRORS", "LAST_ERROR"});
-  for (const persist::Persister* persister : state_->persisters) {
+  for (const persist::Persister* persister : state_->ops->persisters) {
     const persist::PersisterStats s = persister->stats();
     list.push_back({{"name", persister->name()},
                     {"connected", s.connected},
@@ -945,8 +945,8 @@ AdminService::Result AdminService::persisters() const {
   }
   ojson journals = ojson::array();
   Table journal_table({"JOURNAL", "APPENDED", "DURABLE", "PERSISTED", "FAILED"});
-  for (size_t w = 0; w < state_->journals.size(); ++w) {
-    const persist::WorkerLog& log = *state_->journals[w];
+  for (size_t w = 0; w < state_->ops->journals.size(); ++w) {
+    const persist::WorkerLog& log = *state_->ops->journals[w];
     journals.push_back({{"worker", w},
                         {"appended", log.appended_sequence()},
                         {"durable", log.durable_sequence()},
@@ -964,15 +964,24 @@ AdminService::Result AdminService::persisters() const {
 AdminService::Result AdminService::workers() const {
   Result result;
   ojson list = ojson::array();
-  if (state_->workers) {
-    const ojson given = state_->workers();
-    if (given.is_array()) list = given;
-  } else {
-    for (size_t w = 0; w < state_->journals.size(); ++w) {
-      list.push_back({{"worker", w},
-                      {"journal_appended", state_->journals[w]->appended_sequence()},
-                      {"journal_durable", state_->journals[w]->durable_sequence()}});
-    }
+  // Worker indices: the msgpack-rpc workers, then the HTTP threads, then journals left by an
+  // earlier, larger configuration (only drained by the persisters).
+  const OpsState& ops = *state_->ops;
+  const size_t rpc = ops.rpc_stats.size();
+  const size_t serving = rpc + ops.http_stats.size();
+  for (size_t w = 0; w < std::max(serving, ops.journals.size()); ++w) {
+    ojson worker = {{"worker", w}, {"kind", w < rpc ? "msgpack-rpc" : w < serving ? "http" : "-"}};
+    const RequestStats* stats = w < rpc       ? ops.rpc_stats[w]
+                                : w < serving ? ops.http_stats[w - rpc]
+                                              : nullptr;
+    worker["requests"] = stats != nullptr ? stats->requests() : 0;
+    worker["busy_refused"] = stats != nullptr ? stats->busy_refused() : 0;
+    // Counted for msgpack-rpc connections only.
+    worker["connections"] = w < rpc ? ojson(stats->connections_open()) : ojson("-");
+    const persist::WorkerLog* log = w < ops.journals.size() ? ops.journals[w] : nullptr;
+    worker["journal_appended"] = log != nullptr ? log->appended_sequence() : 0;
+    worker["journal_durable"] = log != nullptr ? log->durable_sequence() : 0;
+    list.push_back(std::move(worker));
   }
   if (list.empty() || !list[0].is_object()) {
     result.lines.push_back("no workers");
@@ -1017,11 +1026,7 @@ AdminService::Result AdminService::log_level(const std::string& level) {
 
 AdminService::Result AdminService::set_ready(bool ready) {
   Result result;
-  if (state_->ready == nullptr) {
-    result.status = Status(ErrorCode::kInternal, "no readiness flag here");
-    return result;
-  }
-  const bool before = state_->ready->exchange(ready, std::memory_order_acq_rel);
+  const bool before = state_->ops->ready.exchange(ready, std::memory_order_acq_rel);
   if (before != ready) audit(ready ? "resume: serving again" : "drain: /ready answers 503");
   result.value = {{"ok", true}, {"serving", ready}};
   result.lines.push_back(ready ? "OK serving: GET /ready reports ready again"

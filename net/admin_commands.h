@@ -25,11 +25,7 @@
 
 #include "core/engine.h"
 #include "core/status.h"
-
-namespace boxoffice::persist {
-class Persister;
-class WorkerLog;
-}  // namespace boxoffice::persist
+#include "net/ops_routes.h"
 
 namespace boxoffice::net {
 
@@ -73,15 +69,12 @@ AdminCommand parse_admin_command(std::string_view line);
 
 // What the admin socket may see and do.
 struct AdminState {
-  Engine* engine = nullptr;
-  std::vector<const persist::WorkerLog*> journals;  // by worker
-  std::vector<const persist::Persister*> persisters;
-  // The readiness flag GET /ready reports (net/ops_routes.h OpsState::ready): `drain` clears
-  // it so load balancers move traffic away, `resume` sets it again.
-  std::atomic<bool>* ready = nullptr;
+  Engine* engine = nullptr;  // the one ops->engine reads (the admin socket may change it)
+  // What /metrics and /ready read: journals, persisters, request stats, io backend,
+  // durability, and the readiness flag that `drain` clears so load balancers move traffic
+  // away (`resume` sets it again).
+  OpsState* ops = nullptr;
   std::string version;
-  std::string io_backend;  // "io_uring" | "epoll"
-  std::string durability;  // "journal" | "memory" | "db"
   std::string listen;      // msgpack-rpc HOST:PORT
   std::string http;        // HOST:PORT or "off"
   std::string admin_path;  // this socket
@@ -90,9 +83,7 @@ struct AdminState {
   // Hooks into the process (boxofficed). Unset ones make their command answer ERR.
   std::function<bool(const std::string& level)> set_log_level;  // false: unknown level
   std::function<void()> shutdown;                               // as SIGTERM would
-  // An array, one object of stats per worker; its keys are the columns of `workers`, in order.
-  std::function<nlohmann::ordered_json()> workers;
-  std::function<void(const std::string& line)> log;  // commands that change something
+  std::function<void(const std::string& line)> log;             // commands that change something
 };
 
 struct AdminReply {

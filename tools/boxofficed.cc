@@ -503,12 +503,8 @@ int run(const Config& config) {
   // above, and it stops before any of that goes (first thing after the stop signal).
   net::AdminState admin_state;
   admin_state.engine = engine.get();
-  admin_state.journals = ops.journals;
-  admin_state.persisters = ops.persisters;
-  admin_state.ready = &ops.ready;
+  admin_state.ops = &ops;
   admin_state.version = BOXOFFICE_VERSION;
-  admin_state.io_backend = ops.io_backend;
-  admin_state.durability = ops.durability;
   admin_state.listen = host + ":" + std::to_string(reactors[0]->port());
   admin_state.http =
       http ? config.http.substr(0, config.http.rfind(':') + 1) + std::to_string(http->port())
@@ -519,28 +515,6 @@ int run(const Config& config) {
   // kill(), not raise(): the signal is for the process, whose main thread waits for it below;
   // raise() would aim it at the admin thread, which blocks it.
   admin_state.shutdown = [] { ::kill(::getpid(), SIGTERM); };
-  admin_state.workers = [&] {
-    nlohmann::ordered_json list = nlohmann::ordered_json::array();
-    for (size_t i = 0; i < ops.journals.size(); ++i) {
-      const bool rpc = i < config.workers;
-      const net::RequestStats* stats = nullptr;
-      if (rpc && i < ops.rpc_stats.size()) stats = ops.rpc_stats[i];
-      if (!rpc && i - config.workers < ops.http_stats.size()) {
-        stats = ops.http_stats[i - config.workers];
-      }
-      nlohmann::ordered_json worker = {{"worker", i},
-                                       {"kind", rpc ? "msgpack-rpc" : "http"},
-                                       {"journal_appended", ops.journals[i]->appended_sequence()},
-                                       {"journal_durable", ops.journals[i]->durable_sequence()}};
-      if (stats != nullptr) {
-        worker["requests"] = stats->requests();
-        worker["busy_refused"] = stats->busy_refused();
-        if (rpc) worker["connections"] = stats->connections_open();  // not counted for HTTP
-      }
-      list.push_back(std::move(worker));
-    }
-    return list;
-  };
   admin_state.log = [](const std::string& line) { log(LogLevel::kInfo, "%s", line.c_str()); };
   net::AdminService admin_service(&admin_state);
   std::unique_ptr<net::AdminServer> admin;
