@@ -11,73 +11,39 @@ import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from boxoffice_client import Server, free_port  # noqa: E402
+
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
-TIMEOUT_S = 10
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self):
-        self.port = free_port()
-        self.http_port = free_port()
-        self.shm = f"/dev/shm/boxoffice-loadtest-{os.getpid()}-{self.port}"
-        self.data_dir = tempfile.mkdtemp()
-        self.process = subprocess.Popen(
-            [BOXOFFICED, "--listen", f"127.0.0.1:{self.port}",
-             "--http", f"127.0.0.1:{self.http_port}", "--workers", "2",
-             "--durability", "memory", "--shm", self.shm, "--data-dir", self.data_dir,
-             "--holds-max", "65536"],
-            stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + TIMEOUT_S
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError("boxofficed exited: " + self.process.stderr.read())
-                time.sleep(0.05)
-        raise RuntimeError("boxofficed did not start listening")
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stderr.close()
-        for path in glob.glob(glob.escape(self.shm) + "*"):
-            os.unlink(path)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 class LoadTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = Server()
         cls.dir = tempfile.mkdtemp()
+        cls.http_port = free_port()
+        cls.shm = f"/dev/shm/boxoffice-loadtest-{os.getpid()}"
+        cls.server = Server(BOXOFFICED, os.path.join(cls.dir, "server"),
+                            ["--http", f"127.0.0.1:{cls.http_port}", "--workers", "2",
+                             "--durability", "memory", "--shm", cls.shm,
+                             "--data-dir", os.path.join(cls.dir, "data"),
+                             "--holds-max", "65536"]).start()
 
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
+        for path in glob.glob(glob.escape(cls.shm) + "*"):  # the table and its staging files
+            os.unlink(path)
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def run_load(self, name, *args, target="boxoffice"):
         path = os.path.join(self.dir, name + ".json")
-        port = self.server.port if target == "boxoffice" else self.server.http_port
+        port = self.server.port if target == "boxoffice" else self.http_port
         run = subprocess.run([LOAD, "--target", target, "--addr", f"127.0.0.1:{port}",
                               "--json", path, *args],
                              capture_output=True, text=True, timeout=120)

@@ -5,24 +5,20 @@ Each `curl` line of the section's first sh block ends with a comment giving its 
 quoted, text its reply must contain; `H=...` is pointed at the test server. Run from the
 repository root, as a reader would. Usage: readme_http_test.py BOXOFFICED REPO_DIR
 """
+import glob
 import os
 import re
-import shlex
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from boxoffice_client import Server, free_port  # noqa: E402
 
 BOXOFFICED, REPO = sys.argv[1], sys.argv[2]
 TIMEOUT_S = 10
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def readme_examples():
@@ -45,25 +41,16 @@ class ReadmeHttpTest(unittest.TestCase):
     def test_every_curl_example_answers_as_documented(self):
         examples = readme_examples()
         self.assertGreaterEqual(len(examples), 10)
-        port, http_port = free_port(), free_port()
+        http_port = free_port()
         shm = f"/dev/shm/boxoffice-readmetest-{os.getpid()}"
-        data = tempfile.mkdtemp()
-        server = subprocess.Popen(
-            [BOXOFFICED, "--listen", f"127.0.0.1:{port}", "--http", f"127.0.0.1:{http_port}",
-             "--workers", "1", "--no-pin", "--shm", shm, "--data-dir", data,
-             "--holds-max", "65536", "--idempotency-keys-max", "65536",
-             "--arena-bytes", str(256 << 20)],
-            stderr=subprocess.PIPE, text=True)
+        directory = tempfile.mkdtemp()
+        server = Server(BOXOFFICED, directory,
+                        ["--http", f"127.0.0.1:{http_port}", "--workers", "1", "--no-pin",
+                         "--shm", shm, "--data-dir", os.path.join(directory, "data"),
+                         "--holds-max", "65536", "--idempotency-keys-max", "65536",
+                         "--arena-bytes", str(256 << 20)])
         try:
-            deadline = time.time() + TIMEOUT_S
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", http_port), timeout=1).close()
-                    break
-                except OSError:
-                    self.assertIsNone(server.poll(), "boxofficed exited")
-                    self.assertLess(time.time(), deadline, "boxofficed did not start")
-                    time.sleep(0.05)
+            server.start()
             for command, status, texts in examples:
                 script = (f"H=http://127.0.0.1:{http_port}\n{command} --max-time {TIMEOUT_S} "
                           f"-w '\\n%{{http_code}}'")
@@ -74,19 +61,10 @@ class ReadmeHttpTest(unittest.TestCase):
                 for text in texts:
                     self.assertIn(text, body, command)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-            server.stderr.close()
-            for suffix in ["", *[f".log-{i}" for i in range(4)]]:
-                try:
-                    os.unlink(shm + suffix)
-                except FileNotFoundError:
-                    pass
-            subprocess.run(["rm", "-rf", data])
+            server.stop()
+            for path in glob.glob(glob.escape(shm) + "*"):  # the table and its staging files
+                os.unlink(path)
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
