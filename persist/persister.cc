@@ -349,7 +349,8 @@ void Persister::run() {
       stats_.last_batch_rows = batch_.rows();
       stats_.batch_rows_max_seen = std::max<uint64_t>(stats_.batch_rows_max_seen, batch_.rows());
       stats_.lag_records = lag > records ? lag - records : 0;
-      stats_.lag_ms = oldest_pending_sale_ms_ > 0
+      // Nothing left behind means no sale waiting, whatever the last batch's oldest one was.
+      stats_.lag_ms = stats_.lag_records > 0 && oldest_pending_sale_ms_ > 0
                           ? std::max<int64_t>(0, wall_ms() - oldest_pending_sale_ms_)
                           : 0;
       if (steady_ms() - window_started_ms >= 1000) {
