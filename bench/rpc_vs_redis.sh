@@ -73,33 +73,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_for_port() {  # port, name, pid: until the port accepts a connection, at most 10 s
-  for _ in {1..100}; do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || { echo "rpc_vs_redis: $2 exited at start" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "rpc_vs_redis: $2 did not listen on port $1 within 10 s" >&2
-  return 1
-}
-child_of() {  # the process `timeout` started
-  local child=""
-  for _ in {1..50}; do
-    child="$(pgrep -P "$1" | head -n1 || true)"
-    [[ -n "$child" ]] && { echo "$child"; return 0; }
-    sleep 0.1
-  done
-  return 1
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-now_s() { date +%s.%N; }
-clk_tck="$(getconf CLK_TCK)"
-cores_used() {  # ticks_before ticks_after wall_before wall_after -> cores
-  awk -v a="$1" -v b="$2" -v s="$3" -v e="$4" -v hz="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / hz / (e - s) }'
-}
+bench_name=rpc_vs_redis
+source "$repo/bench/lib.sh"
 
 # --- servers -------------------------------------------------------------------------------------
 server_timeout_s=$((8 * (duration_s + 3) + 60))  # a backstop: the trap normally stops them first

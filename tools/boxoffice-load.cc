@@ -5,7 +5,8 @@
 //   --target http       the /v1 HTTP routes (net/HTTP_API.md)   tools/load/http_codec.h
 //   --target redis      SET seat:{E}:{i} <token> NX PX <ttl> for one seat; EVALSHA of a Lua
 //                       script that checks every key is free, then sets them all, for several
-//                       (buy: the same without expiry)       tools/load/redis_codec.h
+//                       (buy: the same without expiry); confirm/release: Lua compare-and-
+//                       persist/delete                        tools/load/redis_codec.h
 // Scenarios (tools/load/scenario.h): hold, hold4, best, buy, flow (hold then confirm or
 // release), onsale (everyone buys the front rows, Zipf-skewed, until sold out). Closed loop by
 // default (every answer sends the next request); --rate OPS makes it open loop, each thread
@@ -29,9 +30,12 @@
 
 #include "tools/load/control_client.h"
 #include "tools/load/redis_codec.h"
+#include "tools/load/redis_verify.h"
 #include "tools/load/report.h"
 #include "tools/load/run_state.h"
 #include "tools/load/scenario.h"
+#include "tools/load/transport.h"
+#include "tools/load/uring_transport.h"
 #include "tools/load/verify.h"
 #include "tools/load/worker.h"
 
@@ -40,7 +44,10 @@ namespace {
 using namespace boxoffice::load;
 
 constexpr int64_t kSecondNs = 1'000'000'000;
-constexpr uint32_t kSeatsPerRow = 100;  // --seats N: rows of this many seats, front to back
+// --seats N: rows of 100 seats front to back, longer rows when a zone would exceed its
+// 1,000 rows (core/layout.h LayoutLimits), up to 1,000 x 1,000 seats.
+constexpr uint32_t kSeatsPerRow = 100;
+constexpr uint32_t kRowsMax = 1000;
 
 struct Options {
   std::string target = "boxoffice";
@@ -49,6 +56,7 @@ struct Options {
   uint32_t connections = 16;
   uint32_t pipeline = 1;
   uint32_t threads = 1;
+  std::string io = "auto";
   double duration_s = 10;
   double warmup_s = 1;
   double rate = 0;
@@ -89,11 +97,19 @@ TargetKind target_kind(const std::string& name) {
   return TargetKind::kBoxoffice;
 }
 
+// A fresh event id, so the run is the event's only writer.
+std::string fresh_event_id() {
+  return "load-" + std::to_string(getpid()) + "-" +
+         std::to_string(std::chrono::system_clock::now().time_since_epoch().count() %
+                        1'000'000'000);
+}
+
 nlohmann::json generated_layout(uint32_t seats) {
+  const uint32_t seats_per_row = std::max(kSeatsPerRow, (seats + kRowsMax - 1) / kRowsMax);
   nlohmann::json rows = nlohmann::json::array();
-  for (uint32_t first = 0, row = 1; first < seats; first += kSeatsPerRow, ++row) {
+  for (uint32_t first = 0, row = 1; first < seats; first += seats_per_row, ++row) {
     rows.push_back(
-        {{"label", "R" + std::to_string(row)}, {"seats", std::min(kSeatsPerRow, seats - first)}});
+        {{"label", "R" + std::to_string(row)}, {"seats", std::min(seats_per_row, seats - first)}});
   }
   return {{"venue", "boxoffice-load"},
           {"name", "generated"},
@@ -116,11 +132,7 @@ uint32_t prepare_event(const Options& o, ControlClient* client, std::string* eve
     } else {
       layout = generated_layout(o.seats);
     }
-    if (event->empty()) {
-      *event = "load-" + std::to_string(getpid()) + "-" +
-               std::to_string(std::chrono::system_clock::now().time_since_epoch().count() %
-                              1'000'000'000);
-    }
+    if (event->empty()) *event = fresh_event_id();
     const ControlReply reply =
         client->call("event.create", {{"id", *event}, {"layout", layout}, {"name", "load"}});
     if (!reply.transport_ok || !reply.error.is_null()) {
@@ -139,20 +151,34 @@ uint32_t prepare_event(const Options& o, ControlClient* client, std::string* eve
   return stats.result.value("seats_total", 0u);
 }
 
-std::string redis_load_script(const std::string& addr) {
+// Loads the Redis target's Lua scripts (redis_codec.h) into *options; false if Redis refused.
+bool redis_load_scripts(const std::string& addr, TargetOptions* options) {
   const size_t colon = addr.rfind(':');
   redisContext* c = redisConnect(addr.substr(0, colon).c_str(), std::stoi(addr.substr(colon + 1)));
-  std::string sha;
   if (c == nullptr || c->err) {
     std::fprintf(stderr, "boxoffice-load: redis %s: %s\n", addr.c_str(),
                  c ? c->errstr : "cannot connect");
-  } else if (auto* r =
-                 static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", kHoldManyScript))) {
-    if (r->type == REDIS_REPLY_STRING) sha.assign(r->str, r->len);
-    freeReplyObject(r);
+    if (c) redisFree(c);
+    return false;
   }
-  if (c) redisFree(c);
-  return sha;
+  const std::pair<const char*, std::string*> scripts[] = {
+      {kHoldManyScript, &options->redis_script_sha},
+      {kConfirmScript, &options->redis_confirm_sha},
+      {kReleaseScript, &options->redis_release_sha}};
+  bool loaded = true;
+  for (const auto& [script, sha] : scripts) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", script));
+    if (r != nullptr && r->type == REDIS_REPLY_STRING) {
+      sha->assign(r->str, r->len);
+    } else {
+      std::fprintf(stderr, "boxoffice-load: redis %s: SCRIPT LOAD: %s\n", addr.c_str(),
+                   r != nullptr && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+      loaded = false;
+    }
+    if (r) freeReplyObject(r);
+  }
+  redisFree(c);
+  return loaded;
 }
 
 void print_progress(int64_t second, bool warmup,
@@ -211,6 +237,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", o.threads, "client threads")
       ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
+  app.add_option("--io", o.io, "client transport: io_uring, else epoll (auto), or one of them")
+      ->check(CLI::IsMember({"auto", "uring", "epoll"}))
       ->capture_default_str();
   app.add_option("--duration", o.duration_s, "measured seconds")
       ->check(CLI::Range(0.1, 86'400.0))
@@ -272,20 +301,22 @@ int main(int argc, char** argv) {
   std::unique_ptr<ControlClient> control;
   std::string event = o.event;
   if (target == TargetKind::kRedis) {
-    if (scenario == ScenarioKind::kBest || scenario == ScenarioKind::kFlow || o.verify) {
+    if (scenario == ScenarioKind::kBest) {
       std::fprintf(stderr,
-                   "boxoffice-load: --target redis runs hold, hold4, buy and onsale, "
-                   "without --verify\n");
+                   "boxoffice-load: --target redis has no best-available form (no Redis command "
+                   "finds adjacent free keys); it runs hold, hold4, buy, flow and onsale\n");
       return 2;
     }
     if (o.seats == 0) {
       std::fprintf(stderr, "boxoffice-load: --target redis needs --seats N\n");
       return 2;
     }
-    if (event.empty()) event = "load";
+    if (event.empty()) {
+      event = fresh_event_id();
+      created = true;  // no other writer uses these keys: --verify checks the counts
+    }
     seats_total = o.seats;
-    target_options.redis_script_sha = redis_load_script(o.addr);
-    if (target_options.redis_script_sha.empty()) return 1;
+    if (!redis_load_scripts(o.addr, &target_options)) return 1;
   } else {
     control = std::make_unique<ControlClient>(target, o.addr);
     std::string error;
@@ -313,6 +344,21 @@ int main(int argc, char** argv) {
   scenario_config.best_count = static_cast<uint16_t>(o.best_count);
   scenario_config.release_percent = o.release_percent;
 
+  // One transport for every thread, decided here: io_uring unless refused (ENOSYS, or EPERM from
+  // a container's seccomp filter), which --io auto reports once and answers with epoll.
+  IoChoice io = o.io == "epoll" ? IoChoice::kEpoll : IoChoice::kUring;
+  if (io == IoChoice::kUring) {
+    std::string why;
+    if (!UringTransport::create(1, &why)) {
+      if (o.io == "uring") {
+        std::fprintf(stderr, "boxoffice-load: --io uring: %s\n", why.c_str());
+        return 1;
+      }
+      std::fprintf(stderr, "boxoffice-load: io_uring unavailable (%s); using epoll\n", why.c_str());
+      io = IoChoice::kEpoll;
+    }
+  }
+
   std::vector<std::vector<int>> fds(o.threads);
   for (uint32_t i = 0; i < o.connections; ++i) {
     std::string error;
@@ -336,14 +382,15 @@ int main(int argc, char** argv) {
     config.rate_ops_per_s = o.rate / o.threads;
     config.record_tickets = o.verify;
     config.seed = o.seed + 0x9e3779b97f4a7c15ull * (t + 1);
+    config.io = io;
     workers.push_back(std::make_unique<Worker>(config, &shared, &shared_seats, std::move(fds[t])));
   }
 
   std::printf(
       "boxoffice-load: %s %s on event %s (%u seats), %u connections x pipeline %u, %u "
-      "thread(s), warm-up %.1f s, %.1f s%s\n",
+      "thread(s) on %s, warm-up %.1f s, %.1f s%s\n",
       o.target.c_str(), o.scenario.c_str(), event.c_str(), seats_total, o.connections, o.pipeline,
-      o.threads, o.warmup_s, o.duration_s,
+      o.threads, io == IoChoice::kUring ? "io_uring" : "epoll", o.warmup_s, o.duration_s,
       o.rate > 0 ? (", rate " + std::to_string(static_cast<int64_t>(o.rate))).c_str()
                  : ", closed loop");
   std::fflush(stdout);
@@ -398,15 +445,22 @@ int main(int argc, char** argv) {
   report.connections = o.connections;
   report.pipeline = o.pipeline;
   report.threads = o.threads;
+  report.io = io == IoChoice::kUring ? "io_uring" : "epoll";
   report.duration_s = o.duration_s;
   report.rate_ops_per_s = o.rate;
   report.sold_out = sold_out;
   VerifyInput verify_input;
   verify_input.event = event;
+  verify_input.seats_total = seats_total;
   verify_input.exclusive = created || o.verify_exclusive;
   int64_t last_reply_ns = 0;
+  bool io_failed = false;
   for (const auto& w : workers) {
     const WorkerResult& r = w->result();
+    if (r.io_failed) {
+      std::fprintf(stderr, "boxoffice-load: a client thread: %s\n", r.io_fallback.c_str());
+      io_failed = true;
+    }
     report.ok += r.ok;
     report.conflicts += r.conflicts;
     report.errors += r.errors;
@@ -428,7 +482,9 @@ int main(int argc, char** argv) {
   report.elapsed_s =
       std::max<double>(0, static_cast<double>(window_end_ns - shared.window.begin_ns) / 1e9);
 
-  if (o.verify) {
+  if (o.verify && target == TargetKind::kRedis) {
+    report.verify = verify_redis(o.addr, std::move(verify_input));
+  } else if (o.verify) {
     ControlClient verifier(target, o.addr);
     std::string error;
     if (!verifier.connect(&error)) {
@@ -446,7 +502,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  const bool failed = report.protocol_errors > 0 || report.connections_lost > 0 ||
+  const bool failed = io_failed || report.protocol_errors > 0 || report.connections_lost > 0 ||
                       (report.verify && report.verify->mismatches > 0) ||
                       report.ok + report.conflicts + report.errors + report.tickets == 0;
   return failed ? 1 : 0;

@@ -5,7 +5,10 @@ seat table and data dir). Usage: load_test.py BOXOFFICED BOXOFFICE_LOAD
 - onsale: a flash sale of a 2,000-seat event with --verify: exit 0, every seat sold, ok == seats,
   zero mismatches (every ticket exists for the seat the client saw, no seat twice, counts match).
 - hold: a closed-loop run counts answers and writes the JSON report.
-- rate: an open-loop run at --rate keeps its ops/s close to the rate."""
+- rate: an open-loop run at --rate keeps its ops/s close to the rate.
+- io: the same on-sale over the epoll transport (--io epoll) as over io_uring.
+- redis: --target redis against a private redis-server: an on-sale and a hold/confirm/release
+  flow pass --verify; a sold key overwritten behind the clients' back makes --verify fail."""
 
 import glob
 import json
@@ -14,10 +17,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from boxoffice_client import Server, free_port  # noqa: E402
+from services import PrivateRedis  # noqa: E402
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
 
@@ -34,8 +39,13 @@ class LoadTest(unittest.TestCase):
                              "--data-dir", os.path.join(cls.dir, "data"),
                              "--holds-max", "65536"]).start()
 
+        cls.redis_port = free_port()
+        cls.redis = PrivateRedis(os.path.join(cls.dir, "redis"), port=cls.redis_port)
+        cls.redis.start()
+
     @classmethod
     def tearDownClass(cls):
+        cls.redis.stop()
         cls.server.stop()
         for path in glob.glob(glob.escape(cls.shm) + "*"):  # the table and its staging files
             os.unlink(path)
@@ -43,7 +53,8 @@ class LoadTest(unittest.TestCase):
 
     def run_load(self, name, *args, target="boxoffice"):
         path = os.path.join(self.dir, name + ".json")
-        port = self.server.port if target == "boxoffice" else self.http_port
+        port = {"boxoffice": self.server.port, "http": self.http_port,
+                "redis": self.redis_port}[target]
         run = subprocess.run([LOAD, "--target", target, "--addr", f"127.0.0.1:{port}",
                               "--json", path, *args],
                              capture_output=True, text=True, timeout=120)
@@ -51,11 +62,11 @@ class LoadTest(unittest.TestCase):
         with open(path) as f:
             return run.returncode, json.load(f)
 
-    def check_onsale(self, target):
+    def check_onsale(self, target, *args):
         seats = 2000
         rc, report = self.run_load(f"onsale-{target}", "--scenario", "onsale", "--seats",
                                    str(seats), "--connections", "8", "--pipeline", "4",
-                                   "--threads", "2", "--duration", "20", "--verify",
+                                   "--threads", "2", "--duration", "20", "--verify", *args,
                                    target=target)
         self.assertEqual(rc, 0)
         self.assertTrue(report["sold_out"])
@@ -67,12 +78,59 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(verify["tickets_checked"], seats)
         self.assertEqual(verify["server_seats_sold"], seats)
         self.assertEqual(verify["server_seats_free"], 0)
+        return report
 
     def test_onsale_verify(self):
         self.check_onsale("boxoffice")
 
     def test_onsale_verify_http(self):
         self.check_onsale("http")
+
+    def test_onsale_verify_epoll(self):
+        report = self.check_onsale("boxoffice", "--io", "epoll")
+        self.assertEqual(report["io"], "epoll")
+
+    def test_onsale_verify_redis(self):
+        self.check_onsale("redis")
+
+    def test_flow_verify_redis(self):
+        # Holds outlive the run (default TTL 600 s): every open hold is still a key with a TTL.
+        rc, report = self.run_load("flow-redis", "--scenario", "flow", "--seats", "20000",
+                                   "--connections", "4", "--pipeline", "2", "--duration", "1",
+                                   "--warmup", "0", "--verify", target="redis")
+        self.assertEqual(rc, 0)
+        self.assertGreater(report["tickets"], 0)
+        verify = report["verify"]
+        self.assertEqual(verify["mismatches"], 0, verify["details"])
+        self.assertTrue(verify["counts_checked"])
+        self.assertEqual(verify["server_seats_sold"], report["tickets"])
+
+    def test_redis_verify_sees_resold_seats(self):
+        # Seats the clients bought are sold again behind their back (MSET over every key of the
+        # event, one second into a slow run): --verify must report them and exit 1.
+        seats, event = 1000, f"resold-{os.getpid()}"
+        path = os.path.join(self.dir, "redis-resold.json")
+        run = subprocess.Popen([LOAD, "--target", "redis", "--addr", f"127.0.0.1:{self.redis_port}",
+                                "--scenario", "buy", "--seats", str(seats), "--event", event,
+                                "--connections", "2", "--rate", "200", "--warmup", "0",
+                                "--duration", "2", "--verify", "--json", path],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(1)
+            pairs = []
+            for seat in range(seats):
+                pairs += [f"seat:{{{event}}}:{seat}", "someone-else"]
+            self.redis.command("MSET", *pairs)
+            out, _ = run.communicate(timeout=60)
+        finally:
+            run.kill()
+        sys.stderr.write(out)
+        self.assertEqual(run.returncode, 1)
+        with open(path) as f:
+            verify = json.load(f)["verify"]
+        self.assertGreater(verify["tickets_checked"], 0)
+        self.assertEqual(verify["tickets_wrong_seat"], verify["tickets_checked"])
+        self.assertEqual(verify["mismatches"], verify["tickets_checked"])
 
     def test_closed_loop_hold(self):
         # Holds are never released: without a warm-up the window sees them succeed until the

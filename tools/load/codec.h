@@ -62,7 +62,10 @@ struct TargetOptions {
   std::string event;
   uint32_t hold_ttl_ms = 600'000;  // longer than any run: holds do not expire under us
   uint32_t pipeline_depth = 1;
-  std::string redis_script_sha;  // RedisCodec: the SHA1 of the loaded hold-many script
+  // RedisCodec: the SHA1s of its loaded scripts (redis_codec.h)
+  std::string redis_script_sha;  // hold or buy many seats
+  std::string redis_confirm_sha;
+  std::string redis_release_sha;
 };
 
 enum class TargetKind : uint8_t { kBoxoffice, kHttp, kRedis };

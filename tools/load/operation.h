@@ -18,6 +18,7 @@ constexpr int kTicketIdChars = 36;   // a UUID in text form
 // Error codes of net/PROTOCOL.md, "Errors"; 0 stands for anything else (transport, Redis).
 constexpr int kErrorCodesMax = 16;
 constexpr int kErrorSeatTaken = 4;
+constexpr int kErrorHoldExpired = 5;
 constexpr int kErrorOther = 0;
 
 enum class OperationKind : uint8_t {
@@ -46,7 +47,7 @@ enum class ReplyStatus : uint8_t { kOk, kConflict, kError };
 
 struct TicketSeen {
   uint32_t seat_index = 0;
-  std::array<char, kTicketIdChars> id{};
+  std::array<char, kTicketIdChars> id{};  // a shorter id (a Redis token) is NUL-padded
 };
 
 struct Reply {

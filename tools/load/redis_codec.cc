@@ -3,8 +3,11 @@
 #include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <cstring>
 #include <cstdio>
 #include <string>
+
+#include "shm/check.h"
 
 namespace boxoffice::load {
 
@@ -13,6 +16,16 @@ const char kHoldManyScript[] =
     "for i = 1, #KEYS do "
     "if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) "
     "else redis.call('SET', KEYS[i], ARGV[1]) end end "
+    "return 1";
+
+const char kConfirmScript[] =
+    "for i = 1, #KEYS do if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end end "
+    "for i = 1, #KEYS do redis.call('PERSIST', KEYS[i]) end "
+    "return 1";
+
+const char kReleaseScript[] =
+    "for i = 1, #KEYS do if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end end "
+    "for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end "
     "return 1";
 
 namespace {
@@ -50,7 +63,7 @@ RedisCodec::RedisCodec(const TargetOptions& options)
     : options_(options),
       reader_(redisReaderCreate()),
       scratch_(64 << 10),
-      tags_(options.pipeline_depth + 1),
+      sent_(options.pipeline_depth + 1),
       connection_id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)) {
   BOXOFFICE_ASSERT(reader_ != nullptr);
 }
@@ -61,22 +74,46 @@ void RedisCodec::encode(const Operation& op, uint32_t tag, OutputBuffer* out) {
   BOXOFFICE_ASSERT(supports(op.kind));
   BOXOFFICE_ASSERT(op.seat_count >= 1 && op.seat_count <= kOperationSeatsMax);
   BOXOFFICE_ASSERT(out->free_bytes() >= request_bytes_max());
-  char token[48];
-  const int token_bytes = std::snprintf(token, sizeof token, "%llu-%u",
-                                        static_cast<unsigned long long>(connection_id_), tag);
-  const std::string_view token_view(token, static_cast<size_t>(token_bytes));
+  BOXOFFICE_ASSERT(sent_size_ < sent_.size());
+  Sent& sent = sent_[(sent_head_ + sent_size_) % sent_.size()];
+  sent.tag = tag;
+  sent.kind = op.kind;
+  sent.seat_count = op.seat_count;
+  sent.seats = op.seats;
+  const bool takes_token = op.kind == OperationKind::kConfirm || op.kind == OperationKind::kRelease;
+  if (takes_token) {
+    sent.token = op.hold_token;
+  } else {
+    char text[kHoldTokenChars + 1];
+    std::snprintf(text, sizeof text, "%010llu-%021llu",
+                  static_cast<unsigned long long>(connection_id_ % 10'000'000'000ull),
+                  static_cast<unsigned long long>(++request_serial_));
+    std::memcpy(sent.token.data(), text, kHoldTokenChars);
+  }
+  ++sent_size_;
+  const std::string_view token(sent.token.data(), sent.token.size());
   char key[160];
   auto seat_key = [&](uint32_t seat) {
     const int n = std::snprintf(key, sizeof key, "seat:{%s}:%u", options_.event.c_str(), seat);
     return std::string_view(key, static_cast<size_t>(n));
   };
-  const bool hold = op.kind == OperationKind::kHold;
   RespWriter w(out);
+  if (takes_token) {
+    w.array(3 + op.seat_count + 1);
+    w.bulk("EVALSHA");
+    w.bulk(op.kind == OperationKind::kConfirm ? options_.redis_confirm_sha
+                                              : options_.redis_release_sha);
+    w.bulk(uint64_t{op.seat_count});
+    for (int i = 0; i < op.seat_count; ++i) w.bulk(seat_key(op.seats[i]));
+    w.bulk(token);
+    return;
+  }
+  const bool hold = op.kind == OperationKind::kHold;
   if (op.seat_count == 1) {
     w.array(hold ? 6 : 4);
     w.bulk("SET");
     w.bulk(seat_key(op.seats[0]));
-    w.bulk(token_view);
+    w.bulk(token);
     w.bulk("NX");
     if (hold) {
       w.bulk("PX");
@@ -88,10 +125,9 @@ void RedisCodec::encode(const Operation& op, uint32_t tag, OutputBuffer* out) {
     w.bulk(options_.redis_script_sha);
     w.bulk(uint64_t{op.seat_count});
     for (int i = 0; i < op.seat_count; ++i) w.bulk(seat_key(op.seats[i]));
-    w.bulk(token_view);
+    w.bulk(token);
     w.bulk(hold ? uint64_t{options_.hold_ttl_ms} : uint64_t{0});
   }
-  tags_.push(tag, op.kind);
 }
 
 void RedisCodec::input_added(size_t bytes) {
@@ -103,31 +139,42 @@ ParseStatus RedisCodec::next(Reply* reply) {
   void* object = nullptr;
   if (redisReaderGetReply(reader_, &object) != REDIS_OK) return ParseStatus::kBroken;
   if (object == nullptr) return ParseStatus::kNeedMore;
-  if (tags_.empty()) {
+  if (sent_size_ == 0) {
     freeReplyObject(object);
     return ParseStatus::kBroken;
   }
+  const Sent& sent = sent_[sent_head_];
+  sent_head_ = (sent_head_ + 1) % sent_.size();
+  --sent_size_;
   const redisReply* r = static_cast<const redisReply*>(object);
   *reply = Reply{};
-  reply->tag = tags_.front().tag;
-  tags_.pop();
-  switch (r->type) {
-    case REDIS_REPLY_STATUS:  // +OK from SET
-      reply->status = ReplyStatus::kOk;
-      reply->error_code = 0;
-      break;
-    case REDIS_REPLY_NIL:  // SET NX found the key
-      reply->status = ReplyStatus::kConflict;
-      reply->error_code = kErrorSeatTaken;
-      break;
-    case REDIS_REPLY_INTEGER:  // the script: 1 set, 0 taken
-      reply->status = r->integer == 1 ? ReplyStatus::kOk : ReplyStatus::kConflict;
-      reply->error_code = r->integer == 1 ? 0 : kErrorSeatTaken;
-      break;
-    default:
-      reply->status = ReplyStatus::kError;
-      reply->error_code = kErrorOther;
-      break;
+  reply->tag = sent.tag;
+  // +OK from SET, 1 from a script: done; nil from SET NX, 0 from a script: a seat was taken
+  // (hold, buy) or the hold is no longer ours (confirm, release).
+  const bool done = r->type == REDIS_REPLY_STATUS || (r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+  const bool refused = r->type == REDIS_REPLY_NIL || (r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+  const bool takes_token = sent.kind == OperationKind::kConfirm || sent.kind == OperationKind::kRelease;
+  if (done) {
+    reply->status = ReplyStatus::kOk;
+    reply->error_code = 0;
+    if (sent.kind == OperationKind::kHold) {
+      reply->has_hold_token = true;
+      reply->hold_token = sent.token;
+      reply->seat_count = sent.seat_count;
+      reply->seats = sent.seats;
+    } else if (sent.kind == OperationKind::kBuy || sent.kind == OperationKind::kConfirm) {
+      reply->ticket_count = sent.seat_count;
+      for (uint32_t i = 0; i < sent.seat_count; ++i) {
+        reply->tickets[i].seat_index = sent.seats[i];
+        std::memcpy(reply->tickets[i].id.data(), sent.token.data(), kHoldTokenChars);
+      }
+    }
+  } else if (refused) {
+    reply->status = takes_token ? ReplyStatus::kError : ReplyStatus::kConflict;
+    reply->error_code = takes_token ? kErrorHoldExpired : kErrorSeatTaken;
+  } else {
+    reply->status = ReplyStatus::kError;
+    reply->error_code = kErrorOther;
   }
   freeReplyObject(object);
   return ParseStatus::kReply;

@@ -36,10 +36,12 @@ std::string summary_text(const RunReport& r) {
   const std::string errors = errors_text(r.errors_by_code);
   std::snprintf(
       line, sizeof line,
-      "boxoffice-load %s %s: %u connections x pipeline %u, %u thread(s), %.2f s%s%s: %.0f ops/s, "
+      "boxoffice-load %s %s: %u connections x pipeline %u, %u thread(s) on %s, %.2f s%s%s: "
+      "%.0f ops/s, "
       "ok %llu, conflicts %llu, errors %llu%s%s%s\n"
       "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f  max %.1f\n",
-      r.target.c_str(), r.scenario.c_str(), r.connections, r.pipeline, r.threads, r.elapsed_s,
+      r.target.c_str(), r.scenario.c_str(), r.connections, r.pipeline, r.threads, r.io.c_str(),
+      r.elapsed_s,
       r.rate_ops_per_s > 0
           ? (", rate " + std::to_string(static_cast<int64_t>(r.rate_ops_per_s))).c_str()
           : "",
@@ -82,6 +84,7 @@ std::string to_json(const RunReport& r) {
       {"connections", r.connections},
       {"pipeline", r.pipeline},
       {"threads", r.threads},
+      {"io", r.io},
       {"duration_s", r.duration_s},
       {"elapsed_s", r.elapsed_s},
       {"rate", r.rate_ops_per_s},

@@ -21,6 +21,7 @@ struct RunReport {
   uint32_t connections = 0;
   uint32_t pipeline = 0;
   uint32_t threads = 0;
+  std::string io;  // the client's transport: io_uring or epoll
   double duration_s = 0;
   double rate_ops_per_s = 0;
   double elapsed_s = 0;  // the window, shorter when the on-sale sold out first

@@ -94,6 +94,8 @@ bool Scenario::next(Operation* op) {
                                                                 : OperationKind::kConfirm;
         op->hold_token = hold.token;
         op->held_seat_count = hold.seat_count;
+        op->seat_count = hold.seat_count;
+        op->seats = hold.seats;
         return true;
       }
       op->kind = OperationKind::kHold;
@@ -120,8 +122,15 @@ void Scenario::on_reply(const Operation& op, const Reply& reply) {
       open_hold_seats_ += reply.seat_count > 0 ? reply.seat_count : op.seat_count;
       if (config_.kind == ScenarioKind::kFlow && reply.has_hold_token) {
         BOXOFFICE_ASSERT(pending_size_ < pending_.size());  // one per request in flight at most
-        pending_[(pending_head_ + pending_size_) % pending_.size()] =
-            PendingHold{reply.hold_token, reply.seat_count > 0 ? reply.seat_count : op.seat_count};
+        PendingHold& hold = pending_[(pending_head_ + pending_size_) % pending_.size()];
+        hold.token = reply.hold_token;
+        if (reply.seat_count > 0) {
+          hold.seat_count = static_cast<uint8_t>(reply.seat_count);
+          hold.seats = reply.seats;
+        } else {
+          hold.seat_count = op.seat_count;
+          hold.seats = op.seats;
+        }
         ++pending_size_;
       }
       break;

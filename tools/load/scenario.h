@@ -80,7 +80,8 @@ class Scenario {
   std::unique_ptr<ZipfDistribution> zipf_;
   struct PendingHold {
     std::array<char, kHoldTokenChars> token;
-    uint32_t seat_count;
+    uint8_t seat_count;
+    std::array<uint32_t, kOperationSeatsMax> seats;  // Redis names the keys again to confirm
   };
   std::vector<PendingHold> pending_;  // a ring of pending_max entries
   size_t pending_head_ = 0;

@@ -1,6 +1,7 @@
 #include "tools/load/verify.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 
 namespace boxoffice::load {
@@ -9,17 +10,19 @@ namespace {
 constexpr size_t kBatch = 256;  // ticket.get requests pipelined at once
 constexpr size_t kDetailsMax = 10;
 
-void note(VerifyResult* r, std::string detail) {
+}  // namespace
+
+void note_mismatch(VerifyResult* r, std::string detail) {
   if (r->details.size() < kDetailsMax) r->details.push_back(std::move(detail));
 }
 
-std::string id_text(const TicketSeen& t) { return std::string(t.id.data(), t.id.size()); }
+std::string ticket_id_text(const TicketSeen& t) {
+  return std::string(t.id.data(), strnlen(t.id.data(), t.id.size()));
+}
 
-}  // namespace
-
-VerifyResult verify(ControlClient* client, VerifyInput input) {
-  VerifyResult r;
-  std::vector<TicketSeen>& tickets = input.tickets;
+void check_client_tickets(VerifyInput* input, VerifyResult* r_out) {
+  VerifyResult& r = *r_out;
+  std::vector<TicketSeen>& tickets = input->tickets;
   std::sort(tickets.begin(), tickets.end(), [](const TicketSeen& a, const TicketSeen& b) {
     return a.seat_index != b.seat_index ? a.seat_index < b.seat_index : a.id < b.id;
   });
@@ -27,18 +30,24 @@ VerifyResult verify(ControlClient* client, VerifyInput input) {
     if (tickets[i].seat_index != tickets[i - 1].seat_index) continue;
     if (tickets[i].id == tickets[i - 1].id) {
       ++r.ticket_ids_repeated;
-      note(&r, "ticket " + id_text(tickets[i]) + " was handed out twice");
+      note_mismatch(&r, "ticket " + ticket_id_text(tickets[i]) + " was handed out twice");
     } else {
       ++r.seats_double_sold;
-      note(&r, "seat " + std::to_string(tickets[i].seat_index) +
-                   " has two tickets: " + id_text(tickets[i - 1]) + " and " + id_text(tickets[i]));
+      note_mismatch(&r, "seat " + std::to_string(tickets[i].seat_index) +
+                   " has two tickets: " + ticket_id_text(tickets[i - 1]) + " and " + ticket_id_text(tickets[i]));
     }
   }
+}
+
+VerifyResult verify(ControlClient* client, VerifyInput input) {
+  VerifyResult r;
+  check_client_tickets(&input, &r);
+  const std::vector<TicketSeen>& tickets = input.tickets;
 
   for (size_t begin = 0; begin < tickets.size(); begin += kBatch) {
     const size_t end = std::min(tickets.size(), begin + kBatch);
     std::vector<nlohmann::json> params;
-    for (size_t i = begin; i < end; ++i) params.push_back({{"ticket", id_text(tickets[i])}});
+    for (size_t i = begin; i < end; ++i) params.push_back({{"ticket", ticket_id_text(tickets[i])}});
     const std::vector<ControlReply> replies = client->call_many("ticket.get", params);
     for (size_t i = begin; i < end; ++i) {
       const ControlReply& reply = replies[i - begin];
@@ -46,21 +55,21 @@ VerifyResult verify(ControlClient* client, VerifyInput input) {
       ++r.tickets_checked;
       if (!reply.transport_ok || !reply.error.is_null() || !reply.result.is_object()) {
         ++r.tickets_missing;
-        note(&r, "ticket " + id_text(seen) + " (seat " + std::to_string(seen.seat_index) +
+        note_mismatch(&r, "ticket " + ticket_id_text(seen) + " (seat " + std::to_string(seen.seat_index) +
                      "): " + (reply.transport_ok ? reply.error.dump() : "no answer"));
         continue;
       }
       const nlohmann::json& t = reply.result;
       if (t.value("status", "") != "valid" || t.value("event", "") != input.event) {
         ++r.tickets_not_valid;
-        note(&r, "ticket " + id_text(seen) + " is " + t.value("status", "?") + " for event " +
+        note_mismatch(&r, "ticket " + ticket_id_text(seen) + " is " + t.value("status", "?") + " for event " +
                      t.value("event", "?"));
       }
       const int64_t index =
           t.contains("seat") && t["seat"].is_object() ? t["seat"].value("index", int64_t{-1}) : -1;
       if (index != static_cast<int64_t>(seen.seat_index)) {
         ++r.tickets_wrong_seat;
-        note(&r, "ticket " + id_text(seen) + ": the client saw seat " +
+        note_mismatch(&r, "ticket " + ticket_id_text(seen) + ": the client saw seat " +
                      std::to_string(seen.seat_index) + ", the server says " +
                      std::to_string(index));
       }
@@ -75,19 +84,19 @@ VerifyResult verify(ControlClient* client, VerifyInput input) {
   }
   r.unanswered = input.unanswered;
   if (r.unanswered > 0) {
-    note(&r, std::to_string(r.unanswered) +
+    note_mismatch(&r, std::to_string(r.unanswered) +
                  " requests were never answered: the server's counts cannot be checked");
   }
   if (input.exclusive && r.unanswered == 0) {
     r.counts_checked = true;
     if (r.server_seats_sold != static_cast<int64_t>(tickets.size())) {
       ++r.count_mismatches;
-      note(&r, "event.stats seats_sold " + std::to_string(r.server_seats_sold) +
+      note_mismatch(&r, "event.stats seats_sold " + std::to_string(r.server_seats_sold) +
                    ", the clients got " + std::to_string(tickets.size()) + " tickets");
     }
     if (r.server_seats_held != input.open_hold_seats) {
       ++r.count_mismatches;
-      note(&r, "event.stats seats_held " + std::to_string(r.server_seats_held) +
+      note_mismatch(&r, "event.stats seats_held " + std::to_string(r.server_seats_held) +
                    ", the clients hold " + std::to_string(input.open_hold_seats) + " seats");
     }
   }

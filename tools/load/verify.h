@@ -23,6 +23,7 @@ namespace boxoffice::load {
 
 struct VerifyInput {
   std::string event;
+  uint32_t seats_total = 0;
   std::vector<TicketSeen> tickets;
   int64_t open_hold_seats = 0;
   bool exclusive = false;
@@ -47,5 +48,13 @@ struct VerifyResult {
 };
 
 VerifyResult verify(ControlClient* client, VerifyInput input);
+
+// The client-side checks (both targets): sorts input->tickets by seat and counts seats with two
+// tickets and ticket ids handed out twice into *r.
+void check_client_tickets(VerifyInput* input, VerifyResult* r);
+// Adds one mismatch description to r->details (the first few only).
+void note_mismatch(VerifyResult* r, std::string detail);
+// A ticket id as text (a NUL-padded short id without its padding).
+std::string ticket_id_text(const TicketSeen& ticket);
 
 }  // namespace boxoffice::load

@@ -1,6 +1,6 @@
 #include "tools/load/worker.h"
 
-#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,7 +17,7 @@ namespace boxoffice::load {
 namespace {
 
 constexpr uint32_t kPipelineMax = 1u << 16;  // the tag's low 16 bits name the slot
-constexpr int kEventsPerWait = 256;
+constexpr int kCompletionsPerWait = 256;
 constexpr int64_t kSecondNs = 1'000'000'000;
 constexpr int64_t kWaitMaxNs = 100'000'000;
 
@@ -52,26 +52,29 @@ Worker::Worker(const WorkerConfig& config, SharedRun* shared_run, SharedSeats* s
 }
 
 Worker::~Worker() {
+  // The transport first: io_uring operations still in flight point into the connections' buffers.
+  transport_.reset();
   for (Connection& c : connections_) {
     if (c.fd >= 0) ::close(c.fd);
   }
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
 void Worker::run() {
   const RunWindow& window = shared_->window;
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  BOXOFFICE_ASSERT(epoll_fd_ >= 0);
-  for (uint32_t i = 0; i < connections_.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u32 = i;
-    BOXOFFICE_ASSERT(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, connections_[i].fd, &ev) == 0);
+  const auto connection_count = static_cast<uint32_t>(connections_.size());
+  transport_ = make_transport(config_.io, connection_count, &result_.io_fallback);
+  if (!transport_) {
+    result_.io_failed = true;
+    return;
+  }
+  result_.io_backend = transport_->name();
+  for (uint32_t i = 0; i < connection_count; ++i) {
+    transport_->add(i, connections_[i].fd);
+    arm_receive(i);
   }
   std::optional<OpenLoopSchedule> schedule;
   if (config_.rate_ops_per_s > 0) schedule.emplace(window.start_ns, config_.rate_ops_per_s);
   int64_t drain_deadline_ns = 0;
-  epoll_event events[kEventsPerWait];
   for (;;) {
     int64_t now = now_ns();
     publish_progress(now);
@@ -115,19 +118,20 @@ void Worker::run() {
     wake_ns = std::min(wake_ns, window.start_ns + (progress_second_ + 1) * kSecondNs);
     if (schedule && !stopping_ && !ready_.empty()) wake_ns = std::min(wake_ns, schedule->next_ns());
     const int64_t wait_ns = std::max<int64_t>(0, wake_ns - now);
-    const timespec timeout{static_cast<time_t>(wait_ns / kSecondNs),
-                           static_cast<long>(wait_ns % kSecondNs)};
-    const int n = epoll_pwait2(epoll_fd_, events, kEventsPerWait, &timeout, nullptr);
-    if (n < 0 && errno != EINTR) {
-      std::perror("boxoffice-load: epoll_pwait2");
+    Completion completions[kCompletionsPerWait];
+    const int n = transport_->wait(wait_ns, completions);
+    if (n < 0) {
+      std::fprintf(stderr, "boxoffice-load: %s wait: %s\n", transport_->name(), std::strerror(-n));
       break;
     }
-    for (int e = 0; e < n; ++e) {
-      const uint32_t index = events[e].data.u32;
-      Connection& c = connections_[index];
-      if (!c.open) continue;
-      if (events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) receive(index);
-      if (c.open && (events[e].events & EPOLLOUT)) flush(index);
+    for (int i = 0; i < n; ++i) {
+      const Completion& done = completions[i];
+      if (!connections_[done.connection].open) continue;  // cut short by shut()
+      if (done.kind == Completion::kReceive) {
+        on_received(done.connection, done.result);
+      } else {
+        on_sent(done.connection, done.result);
+      }
     }
   }
   publish_progress(now_ns() + kSecondNs);  // the last partial second
@@ -167,7 +171,7 @@ void Worker::send(uint32_t index, Operation* op) {
   }
 }
 
-void Worker::receive(uint32_t index) {
+void Worker::arm_receive(uint32_t index) {
   Connection& c = connections_[index];
   const std::span<char> space = c.codec->input_space();
   if (space.empty()) {
@@ -175,13 +179,20 @@ void Worker::receive(uint32_t index) {
     lose(c, "a reply larger than the input buffer");
     return;
   }
-  const ssize_t got = ::read(c.fd, space.data(), space.size());
-  if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
-    lose(c, got == 0 ? "closed by the server" : std::strerror(errno));
+  transport_->receive(index, space);
+}
+
+void Worker::on_received(uint32_t index, int32_t result) {
+  Connection& c = connections_[index];
+  if (result == -EINTR || result == -EAGAIN) {
+    arm_receive(index);
     return;
   }
-  if (got < 0) return;
-  c.codec->input_added(static_cast<size_t>(got));
+  if (result <= 0) {
+    lose(c, result == 0 ? "closed by the server" : std::strerror(-result));
+    return;
+  }
+  c.codec->input_added(static_cast<size_t>(result));
   const int64_t now = now_ns();
   Reply reply;
   for (;;) {
@@ -193,6 +204,7 @@ void Worker::receive(uint32_t index) {
       return;
     }
   }
+  arm_receive(index);
 }
 
 bool Worker::on_reply(Connection& c, const Reply& reply, int64_t now) {
@@ -248,28 +260,28 @@ bool Worker::on_reply(Connection& c, const Reply& reply, int64_t now) {
   return true;
 }
 
+// Sends everything queued on the connection, unless a send is already in flight: on_sent()
+// then sends what was queued meanwhile. The output buffer is compacted only with no send in
+// flight, so the bytes a send points at never move.
 void Worker::flush(uint32_t index) {
   Connection& c = connections_[index];
   OutputBuffer& out = *c.output;
-  while (out.pending_bytes() > 0) {
-    const ssize_t put = ::write(c.fd, out.pending(), out.pending_bytes());
-    if (put < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      lose(c, std::strerror(errno));
-      return;
-    }
-    out.consume(static_cast<size_t>(put));
+  if (c.send_in_flight || out.pending_bytes() == 0) return;
+  c.send_in_flight = true;
+  transport_->send(index, std::span<const char>(out.pending(), out.pending_bytes()));
+}
+
+void Worker::on_sent(uint32_t index, int32_t result) {
+  Connection& c = connections_[index];
+  BOXOFFICE_ASSERT(c.send_in_flight);
+  c.send_in_flight = false;
+  if (result < 0 && result != -EINTR && result != -EAGAIN) {
+    lose(c, std::strerror(-result));
+    return;
   }
-  out.compact();
-  const bool want_write = out.pending_bytes() > 0;
-  if (want_write != c.want_write) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | (want_write ? EPOLLOUT : 0u);
-    ev.data.u32 = index;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
-    c.want_write = want_write;
-  }
+  if (result > 0) c.output->consume(static_cast<size_t>(result));
+  c.output->compact();
+  flush(index);
 }
 
 void Worker::lose(Connection& c, const char* why) {
@@ -284,7 +296,7 @@ void Worker::lose(Connection& c, const char* why) {
     --in_flight_;
     ++result_.unanswered;  // its outcome on the server is unknown
   }
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  transport_->shut(static_cast<uint32_t>(&c - connections_.data()));
   ::close(c.fd);
   c.fd = -1;
   --open_connections_;

@@ -1,5 +1,7 @@
-// Worker: one boxoffice-load thread driving its share of the connections over its own epoll set
-// (non-blocking sockets, level-triggered). Each connection has `pipeline` slots; a free slot is a
+// Worker: one boxoffice-load thread driving its share of the connections over its own Transport
+// (io_uring or epoll, tools/load/transport.h; non-blocking sockets): one receive always in
+// flight per connection, and at most one send, which carries every request queued on that
+// connection since the last one. Each connection has `pipeline` slots; a free slot is a
 // request that may be sent. Closed loop (rate 0): every free slot is refilled at once. Open loop
 // (rate > 0): requests leave at the OpenLoopSchedule's times; one whose time has come waits for a
 // free slot, and its latency counts from its intended time. A request's tag names its slot and a
@@ -16,12 +18,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tools/load/codec.h"
 #include "tools/load/latency_histogram.h"
 #include "tools/load/run_state.h"
 #include "tools/load/scenario.h"
+#include "tools/load/transport.h"
 
 namespace boxoffice::load {
 
@@ -34,6 +38,7 @@ struct WorkerConfig {
   bool record_tickets = false;
   int64_t drain_timeout_ns = 5'000'000'000;
   uint64_t seed = 1;
+  IoChoice io = IoChoice::kAuto;
 };
 
 struct WorkerResult {
@@ -49,6 +54,9 @@ struct WorkerResult {
   std::vector<TicketSeen> tickets;  // with record_tickets
   int64_t open_hold_seats = 0;
   int64_t last_reply_ns = 0;  // the last counted answer's time
+  std::string io_backend;     // the transport run() used: "io_uring" or "epoll"
+  std::string io_fallback;    // why io_uring could not be used, else empty
+  bool io_failed = false;     // no transport could be set up (IoChoice::kUring refused)
 };
 
 class Worker {
@@ -72,7 +80,7 @@ class Worker {
   struct Connection {
     int fd = -1;
     bool open = true;
-    bool want_write = false;
+    bool send_in_flight = false;
     bool dirty = false;
     std::unique_ptr<Codec> codec;
     std::unique_ptr<OutputBuffer> output;
@@ -82,7 +90,9 @@ class Worker {
 
   void send_due(int64_t now_ns);
   void send(uint32_t connection_index, Operation* op);
-  void receive(uint32_t connection_index);
+  void arm_receive(uint32_t connection_index);
+  void on_received(uint32_t connection_index, int32_t result);
+  void on_sent(uint32_t connection_index, int32_t result);
   bool on_reply(Connection& c, const Reply& reply, int64_t now_ns);
   void flush(uint32_t connection_index);
   void lose(Connection& c, const char* why);
@@ -94,7 +104,7 @@ class Worker {
   std::vector<Connection> connections_;
   std::vector<uint32_t> ready_;  // a connection index per free slot
   std::vector<uint32_t> dirty_;  // connections with output to write
-  int epoll_fd_ = -1;
+  std::unique_ptr<Transport> transport_;
   uint64_t in_flight_ = 0;
   size_t open_connections_ = 0;
   bool stopping_ = false;
