@@ -16,6 +16,7 @@
 // FILE with the same. --verify checks the server's state against what the clients saw
 // (tools/load/verify.h); exit status 1 on any mismatch, a lost connection or a malformed answer.
 #include <hiredis/hiredis.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -75,6 +76,13 @@ struct Options {
   bool verify_exclusive = false;
   uint64_t seed = 0;
 };
+
+double cpu_s() {  // this process's CPU time, user + system
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -394,6 +402,7 @@ int main(int argc, char** argv) {
       o.rate > 0 ? (", rate " + std::to_string(static_cast<int64_t>(o.rate))).c_str()
                  : ", closed loop");
   std::fflush(stdout);
+  const double run_cpu_start_s = cpu_s();
   shared.window.start_ns = now_ns();
   shared.window.begin_ns = shared.window.start_ns + static_cast<int64_t>(o.warmup_s * 1e9);
   shared.window.end_ns = shared.window.begin_ns + static_cast<int64_t>(o.duration_s * 1e9);
@@ -433,6 +442,8 @@ int main(int argc, char** argv) {
     }
   }
   for (auto& t : threads) t.join();
+  const double run_cpu_s = cpu_s() - run_cpu_start_s;
+  const double run_wall_s = static_cast<double>(now_ns() - shared.window.start_ns) / 1e9;
   if (scenario == ScenarioKind::kOnsale && shared_seats.all_taken() && !sold_out) {
     sold_out = true;
     sold_out_ns = now_ns();
@@ -449,6 +460,7 @@ int main(int argc, char** argv) {
   report.duration_s = o.duration_s;
   report.rate_ops_per_s = o.rate;
   report.sold_out = sold_out;
+  report.client_cpu_cores = run_wall_s > 0 ? run_cpu_s / run_wall_s : 0;
   VerifyInput verify_input;
   verify_input.event = event;
   verify_input.seats_total = seats_total;

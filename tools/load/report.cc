@@ -90,6 +90,7 @@ std::string to_json(const RunReport& r) {
       {"rate", r.rate_ops_per_s},
       {"sold_out", r.sold_out},
       {"ops_per_s", r.ops_per_s()},
+      {"client_cpu_cores", r.client_cpu_cores},
       {"ok", r.ok},
       {"conflicts", r.conflicts},
       {"errors", r.errors},

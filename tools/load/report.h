@@ -25,6 +25,7 @@ struct RunReport {
   double duration_s = 0;
   double rate_ops_per_s = 0;
   double elapsed_s = 0;  // the window, shorter when the on-sale sold out first
+  double client_cpu_cores = 0;  // boxoffice-load's own CPU use (user + system) over the run
   bool sold_out = false;
   uint64_t ok = 0;
   uint64_t conflicts = 0;
