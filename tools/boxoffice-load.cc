@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "tools/load/control_client.h"
+#include "tools/load/mariadb_verify.h"
 #include "tools/load/redis_codec.h"
 #include "tools/load/redis_verify.h"
 #include "tools/load/report.h"
@@ -74,6 +75,8 @@ struct Options {
   std::string json_path;
   bool verify = false;
   bool verify_exclusive = false;
+  std::string verify_mariadb_url;
+  double verify_wait_s = 30;
   uint64_t seed = 0;
 };
 
@@ -286,6 +289,12 @@ int main(int argc, char** argv) {
   app.add_flag("--verify", o.verify, "check the server's state against what the clients saw");
   app.add_flag("--verify-exclusive", o.verify_exclusive,
                "this run was the event's only writer: also check event.stats counts");
+  app.add_option("--verify-mariadb", o.verify_mariadb_url,
+                 "with --verify: also check that MariaDB (boxofficed's --mariadb URL) has every "
+                 "ticket once the persister has drained");
+  app.add_option("--verify-wait", o.verify_wait_s, "--verify-mariadb: seconds to wait for it")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   app.add_option("--seed", o.seed, "random seed (0: from the clock)");
   CLI11_PARSE(app, argc, argv);
 
@@ -308,6 +317,10 @@ int main(int argc, char** argv) {
   bool created = false;
   std::unique_ptr<ControlClient> control;
   std::string event = o.event;
+  if (!o.verify_mariadb_url.empty() && (!o.verify || target == TargetKind::kRedis)) {
+    std::fprintf(stderr, "boxoffice-load: --verify-mariadb goes with --verify, not --target redis\n");
+    return 2;
+  }
   if (target == TargetKind::kRedis) {
     if (scenario == ScenarioKind::kBest) {
       std::fprintf(stderr,
@@ -503,7 +516,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "boxoffice-load: verify: %s\n", error.c_str());
       return 1;
     }
+    const VerifyInput mariadb_input = o.verify_mariadb_url.empty() ? VerifyInput{} : verify_input;
     report.verify = verify(&verifier, std::move(verify_input));
+    if (!o.verify_mariadb_url.empty()) {
+      verify_mariadb(o.verify_mariadb_url, mariadb_input, o.verify_wait_s, &*report.verify);
+    }
   }
   std::fputs(summary_text(report).c_str(), stdout);
   if (!o.json_path.empty()) {

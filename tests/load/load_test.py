@@ -7,6 +7,8 @@ seat table and data dir). Usage: load_test.py BOXOFFICED BOXOFFICE_LOAD
 - hold: a closed-loop run counts answers and writes the JSON report.
 - rate: an open-loop run at --rate keeps its ops/s close to the rate.
 - io: the same on-sale over the epoll transport (--io epoll) as over io_uring.
+- mariadb: against boxofficed with a private MariaDB, --verify-mariadb finds every ticket of an
+  on-sale there once the persister has drained, and reports rows deleted behind its back.
 - redis: --target redis against a private redis-server: an on-sale and a hold/confirm/release
   flow pass --verify; a sold key overwritten behind the clients' back makes --verify fail."""
 
@@ -22,7 +24,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from boxoffice_client import Server, free_port  # noqa: E402
-from services import PrivateRedis  # noqa: E402
+from services import PrivateMariadb, PrivateRedis  # noqa: E402
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
 
@@ -160,6 +162,70 @@ class LoadTest(unittest.TestCase):
         self.assertGreater(report["ok"], 0)
         self.assertEqual(report["errors"], 0)
         self.assertEqual(report["verify"]["mismatches"], 0, report["verify"]["details"])
+
+
+class LoadMariadbTest(unittest.TestCase):
+    """boxofficed --durability journal --mariadb: --verify-mariadb."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        cls.db = PrivateMariadb(os.path.join(cls.dir, "db"))
+        cls.db.start()
+        cls.shm = f"/dev/shm/boxoffice-loadtest-db-{os.getpid()}"
+        cls.server = Server(BOXOFFICED, os.path.join(cls.dir, "server"),
+                            ["--http", "off", "--workers", "2", "--shm", cls.shm,
+                             "--data-dir", os.path.join(cls.dir, "data"),
+                             "--mariadb", cls.db.url, "--holds-max", "65536"]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.db.stop()
+        for path in glob.glob(glob.escape(cls.shm) + "*"):
+            os.unlink(path)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def load(self, name, *args):
+        path = os.path.join(self.dir, name + ".json")
+        run = subprocess.Popen([LOAD, "--addr", f"127.0.0.1:{self.server.port}", "--json", path,
+                                "--verify", "--verify-mariadb", self.db.url, *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return run, path
+
+    def test_onsale_agrees_with_mariadb(self):
+        seats = 2000
+        run, path = self.load("onsale-db", "--scenario", "onsale", "--seats", str(seats),
+                              "--connections", "8", "--pipeline", "4", "--duration", "20")
+        out, _ = run.communicate(timeout=120)
+        sys.stderr.write(out)
+        self.assertEqual(run.returncode, 0)
+        with open(path) as f:
+            verify = json.load(f)["verify"]
+        self.assertEqual(verify["mismatches"], 0, verify["details"])
+        self.assertTrue(verify["mariadb_checked"])
+        self.assertEqual(verify["mariadb_rows"], seats)
+
+    def test_rows_deleted_from_mariadb_are_reported(self):
+        # A slow sale; one second in, its rows so far are deleted from MariaDB.
+        run, path = self.load("deleted-db", "--scenario", "buy", "--seats", "1000",
+                              "--connections", "2", "--rate", "200", "--warmup", "0",
+                              "--duration", "2", "--verify-wait", "2")
+        try:
+            time.sleep(1.2)
+            self.db.query("DELETE FROM tickets")
+            out, _ = run.communicate(timeout=60)
+        finally:
+            run.kill()
+        sys.stderr.write(out)
+        self.assertEqual(run.returncode, 1)
+        with open(path) as f:
+            verify = json.load(f)["verify"]
+        self.assertGreater(verify["mariadb_missing"], 0, verify["details"])
+        self.assertEqual(verify["mariadb_missing"] + verify["mariadb_wrong_seat"] +
+                         verify["mariadb_extra"], verify["mariadb_mismatches"])
+        # boxofficed itself still has every ticket: only MariaDB disagrees.
+        self.assertEqual(verify["mismatches"], verify["mariadb_mismatches"])
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ std::string summary_text(const RunReport& r) {
               std::to_string(v.server_seats_held) + ", seats_free " +
               std::to_string(v.server_seats_free);
     }
+    if (v.mariadb_checked) {
+      text += "; MariaDB " + std::to_string(v.mariadb_rows) + " valid tickets, " +
+              std::to_string(v.mariadb_mismatches) + " disagree";
+    }
     text += "\n";
     for (const std::string& detail : v.details) text += "    mismatch: " + detail + "\n";
   }
@@ -120,6 +124,12 @@ std::string to_json(const RunReport& r) {
                    {"server_seats_free", v.server_seats_free},
                    {"count_mismatches", v.count_mismatches},
                    {"unanswered", v.unanswered},
+                   {"mariadb_checked", v.mariadb_checked},
+                   {"mariadb_rows", v.mariadb_rows},
+                   {"mariadb_missing", v.mariadb_missing},
+                   {"mariadb_wrong_seat", v.mariadb_wrong_seat},
+                   {"mariadb_extra", v.mariadb_extra},
+                   {"mariadb_mismatches", v.mariadb_mismatches},
                    {"mismatches", v.mismatches},
                    {"details", v.details}};
   }

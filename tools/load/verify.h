@@ -43,6 +43,12 @@ struct VerifyResult {
   int64_t server_seats_free = -1;
   uint64_t count_mismatches = 0;
   uint64_t unanswered = 0;
+  bool mariadb_checked = false;  // --verify-mariadb (tools/load/mariadb_verify.h)
+  uint64_t mariadb_rows = 0;     // the event's valid ticket rows found
+  uint64_t mariadb_missing = 0;
+  uint64_t mariadb_wrong_seat = 0;
+  uint64_t mariadb_extra = 0;
+  uint64_t mariadb_mismatches = 0;   // the three above, or 1 when MariaDB could not be read
   uint64_t mismatches = 0;           // the sum of everything above that is wrong
   std::vector<std::string> details;  // the first few mismatches, for humans
 };
