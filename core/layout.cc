@@ -1,5 +1,7 @@
 #include "core/layout.h"
 
+#include <algorithm>
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
@@ -238,19 +240,24 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
   }
 
   layout.seat_count_ = static_cast<uint32_t>(seat_total);
-  layout.seat_home_.resize(layout.seat_count_);
+  // Segments in seat order: each general-admission zone is one, each row of a seated zone one.
   for (size_t z = 0; z < layout.zones_.size(); ++z) {
     const Zone& zone = layout.zones_[z];
     if (zone.general_admission) {
-      std::fill_n(layout.seat_home_.begin() + zone.first_seat, zone.seat_count,
-                  kGeneralAdmission | static_cast<uint32_t>(z));
+      if (zone.seat_count == 0) continue;
+      layout.segment_first_seat_.push_back(zone.first_seat);
+      layout.segment_home_.push_back(kGeneralAdmission | static_cast<uint32_t>(z));
+      continue;
+    }
+    for (uint32_t r = zone.first_row; r < zone.first_row + zone.row_count; ++r) {
+      if (layout.rows_[r].seat_count == 0) continue;
+      layout.segment_first_seat_.push_back(layout.rows_[r].first_seat);
+      layout.segment_home_.push_back(r);
     }
   }
-  for (size_t r = 0; r < layout.rows_.size(); ++r) {
-    const Row& row = layout.rows_[r];
-    std::fill_n(layout.seat_home_.begin() + row.first_seat, row.seat_count,
-                static_cast<uint32_t>(r));
-  }
+  BOXOFFICE_ASSERT(std::is_sorted(layout.segment_first_seat_.begin(),
+                                  layout.segment_first_seat_.end()));
+  BOXOFFICE_ASSERT(layout.seat_count_ == 0 || layout.segment_first_seat_.front() == 0);
   layout.canonical_json_ = document.dump();
   *out = std::move(layout);
   return Status::ok();
@@ -298,7 +305,12 @@ std::optional<uint32_t> Layout::seat_index(int64_t zone_id, std::string_view row
 
 SeatLocation Layout::locate(uint32_t seat_index) const {
   BOXOFFICE_ASSERT(seat_index < seat_count_);
-  const uint32_t home = seat_home_[seat_index];
+  // The last segment starting at or before the seat: a binary search over a few KB that stay in
+  // cache, where a per-seat table of a large venue would miss it on every random seat.
+  const auto after = std::upper_bound(segment_first_seat_.begin(), segment_first_seat_.end(),
+                                      seat_index);
+  BOXOFFICE_ASSERT(after != segment_first_seat_.begin());
+  const uint32_t home = segment_home_[static_cast<size_t>(after - segment_first_seat_.begin()) - 1];
   SeatLocation location;
   if (home & kGeneralAdmission) {
     location.zone = &zones_[home & ~kGeneralAdmission];

@@ -100,7 +100,10 @@ class Layout {
   std::vector<ZoneIndex> zone_index_;
   std::unordered_map<int64_t, uint32_t> zone_by_id_;
   std::vector<std::unordered_map<std::string, uint32_t>> seat_by_label_;  // per explicit row
-  std::vector<uint32_t> seat_home_;  // per seat: row index, or kGeneralAdmission | zone index
+  // Seat-ordered segments (a row, or a whole general-admission zone): where each starts, and its
+  // row index or kGeneralAdmission | zone index.
+  std::vector<uint32_t> segment_first_seat_;
+  std::vector<uint32_t> segment_home_;
   std::string canonical_json_;
 };
 
