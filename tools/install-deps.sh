@@ -11,6 +11,8 @@ packages=(
   libmariadb-dev libhiredis-dev libcli11-dev libtomlplusplus-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev python3-msgpack curl
+  # tests/support/deny_uring: io_uring refused by a seccomp filter, as containers do
+  libseccomp-dev
   # private servers the integration tests start (tools/mariadb.sh, tools/redis.sh), never the
   # system instances; redis is also the peer the benchmarks compare against
   mariadb-server mariadb-client redis-server redis-tools

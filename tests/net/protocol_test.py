@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """End-to-end msgpack-rpc tests against a real boxofficed process, written with Debian's
 python3-msgpack (an independent msgpack implementation) speaking raw msgpack-rpc over TCP on
-loopback. Usage: protocol_test.py BOXOFFICED LAYOUT_DIR {epoll|uring}
+loopback. Usage: protocol_test.py BOXOFFICED LAYOUT_DIR {epoll|uring|auto-denied}
+
+auto-denied: the server runs with --io auto under BOXOFFICE_TEST_LAUNCHER (tests/support/
+deny_uring: io_uring refused with EPERM, as in containers); every test must pass on the epoll
+fallback, and IoFallbackTest checks the server said so in one log line.
 
 Every socket operation has a timeout; the server is killed at the end whatever happens."""
 
@@ -19,7 +23,9 @@ import unittest
 
 import msgpack
 
-BOXOFFICED, LAYOUT_DIR, IO = sys.argv[1], sys.argv[2], sys.argv[3]
+BOXOFFICED, LAYOUT_DIR, IO_MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+IO = "auto" if IO_MODE == "auto-denied" else IO_MODE
+LAUNCHER = os.environ.get("BOXOFFICE_TEST_LAUNCHER", "").split()
 TIMEOUT_S = 10
 
 
@@ -34,7 +40,8 @@ class Server:
         self.port = port or free_port()
         self.shm = shm or f"/dev/shm/boxoffice-prototest-{os.getpid()}-{self.port}"
         self.process = subprocess.Popen(
-            [BOXOFFICED, "--listen", f"127.0.0.1:{self.port}", "--io", IO, "--workers", "2",
+            [*LAUNCHER, BOXOFFICED, "--listen", f"127.0.0.1:{self.port}", "--io", IO,
+             "--workers", "2",
              "--shm", self.shm, "--holds-max", "65536", "--idempotency-keys-max", "65536",
              "--arena-bytes", str(256 << 20), "--data-dir", tempfile.mkdtemp(), *extra],
             stderr=subprocess.PIPE, text=True)
@@ -479,6 +486,23 @@ class ShutdownTest(unittest.TestCase):
         finally:
             log = restarted.stop()
         self.assertIn("re-attached", log)
+
+
+@unittest.skipUnless(IO_MODE == "auto-denied", "only with io_uring denied")
+class IoFallbackTest(unittest.TestCase):
+    def test_one_log_line_says_epoll(self):
+        server = Server()
+        try:
+            c = Client(server.port)
+            c.ok("ping", {})
+            c.close()
+        finally:
+            log = server.stop()
+        about_io = [line for line in log.splitlines() if "io_uring" in line]
+        self.assertEqual(len(about_io), 1, log)
+        self.assertIn("using epoll", about_io[0])
+        self.assertIn("not permitted", about_io[0].lower())  # EPERM, named
+        self.assertRegex(log, r"with 2 epoll workers")
 
 
 if __name__ == "__main__":

@@ -163,7 +163,9 @@ class Server:
 
     @property
     def argv(self):
-        return [self.binary, "--listen", f"127.0.0.1:{self.port}", *self.args]
+        # BOXOFFICE_TEST_LAUNCHER: a command the server runs under (e.g. tests/support/deny_uring).
+        launcher = os.environ.get("BOXOFFICE_TEST_LAUNCHER", "").split()
+        return [*launcher, self.binary, "--listen", f"127.0.0.1:{self.port}", *self.args]
 
     def start(self, timeout_s=60):
         """Starts the process and waits until it says it listens and accepts a connection;
