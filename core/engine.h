@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -209,8 +210,12 @@ class Engine {
                   const SaleRequest& request, int64_t now_ms);
   VoidOutcome void_ticket(WorkerContext& worker, TicketId ticket, int64_t now_ms);
 
-  // Expires the holds on `worker`'s wheel whose deadline has passed; returns how many.
-  uint32_t expire_due(WorkerContext& worker, int64_t now_ms);
+  // Expires the holds on `worker`'s wheel whose deadline has passed; returns how many. With
+  // `expired_late_ms`, calls it for each with how late it ran (now_ms - deadline, >= 0), for
+  // monitoring (holds a buyer found overdue and expired on the spot are not timed: they ended
+  // earlier than the wheel would have ended them).
+  uint32_t expire_due(WorkerContext& worker, int64_t now_ms,
+                      const std::function<void(int64_t)>& expired_late_ms = {});
 
   // Rebuilding a table from the journal and MariaDB (persist/restore.h), before any booking
   // call and on one thread. Nothing is logged. restore_event() must be given the events in

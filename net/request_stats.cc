@@ -30,6 +30,14 @@ void RequestStats::journal_synced(uint64_t elapsed_ns) {
   bump(sync_sum_ns_, elapsed_ns);
 }
 
+void RequestStats::hold_expired(int64_t late_ms) {
+  const uint64_t late = late_ms > 0 ? static_cast<uint64_t>(late_ms) : 0;
+  size_t b = 0;
+  while (b < kExpiryLateBucketsMs.size() && late > kExpiryLateBucketsMs[b]) ++b;
+  bump(expiry_buckets_[b]);
+  bump(expiry_late_sum_ms_, late);
+}
+
 uint64_t RequestStats::requests() const {
   uint64_t total = 0;
   for (const auto& by_code : counts_) {

@@ -1,7 +1,7 @@
 // RequestStats: what one serving thread (a msgpack-rpc worker or an HTTP thread) counts about
 // the requests it runs, for /metrics and the admin socket: requests by method and outcome
-// code, a latency histogram per method, open connections and requests refused BUSY before
-// they ran.
+// code, a latency histogram per method, open connections, requests refused BUSY before they
+// ran, and how late its timer wheel expired holds (now - deadline, Engine::expire_due).
 //
 // Latency is the time the thread spent running the request (decode to packed reply); a reply
 // that then waits for its journal fdatasync (--durability journal) is not included: that wait
@@ -26,12 +26,15 @@ namespace boxoffice::net {
 // Upper bounds of the latency buckets, in microseconds (the last bucket is +Inf).
 inline constexpr std::array<uint32_t, 12> kLatencyBucketsUs = {
     5, 10, 25, 50, 100, 250, 500, 1'000, 2'500, 5'000, 10'000, 100'000};
+// Upper bounds of the hold expiry lateness buckets, in milliseconds (the last bucket is +Inf).
+inline constexpr std::array<uint32_t, 8> kExpiryLateBucketsMs = {1, 5, 10, 25, 50, 100, 250, 1'000};
 
 class RequestStats {
  public:
   static constexpr size_t kMethods = static_cast<size_t>(Method::kSubscribe) + 1;
   static constexpr size_t kCodes = static_cast<size_t>(ErrorCode::kInternal) + 1;
   static constexpr size_t kBuckets = kLatencyBucketsUs.size() + 1;
+  static constexpr size_t kExpiryBuckets = kExpiryLateBucketsMs.size() + 1;
 
   // Writer side.
   void record(Method method, ErrorCode code, uint64_t elapsed_ns);
@@ -39,6 +42,7 @@ class RequestStats {
   void connection_opened() { bump(connections_open_, 1); }
   void connection_closed() { bump(connections_open_, -1); }
   void journal_synced(uint64_t elapsed_ns);
+  void hold_expired(int64_t late_ms);
 
   // Reader side.
   uint64_t count(Method method, ErrorCode code) const {
@@ -55,6 +59,10 @@ class RequestStats {
   uint64_t journal_syncs() const { return syncs_.load(std::memory_order_relaxed); }
   uint64_t journal_sync_sum_ns() const { return sync_sum_ns_.load(std::memory_order_relaxed); }
   uint64_t requests() const;  // every method and code
+  uint64_t expiry_bucket(size_t bucket) const {  // not cumulative
+    return expiry_buckets_[bucket].load(std::memory_order_relaxed);
+  }
+  uint64_t expiry_late_sum_ms() const { return expiry_late_sum_ms_.load(std::memory_order_relaxed); }
 
   static size_t bucket_of(uint64_t elapsed_ns);
 
@@ -73,6 +81,8 @@ class RequestStats {
   std::atomic<int64_t> connections_open_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> sync_sum_ns_{0};
+  std::array<std::atomic<uint64_t>, kExpiryBuckets> expiry_buckets_{};
+  std::atomic<uint64_t> expiry_late_sum_ms_{0};
 };
 
 // A monotonic clock in nanoseconds, for measuring.

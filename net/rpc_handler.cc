@@ -175,7 +175,7 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
 }
 
 void RpcHandler::on_loop_turn(int64_t now_ms) {
-  engine_->expire_due(*worker_, now_ms);
+  engine_->expire_due(*worker_, now_ms, [this](int64_t late_ms) { stats_.hold_expired(late_ms); });
   if (feed_ != nullptr) publish_changes();
   if (log_ != nullptr) pump_journal(now_ms);
 }
