@@ -151,8 +151,17 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
       break;
     }
     scratch_.clear();
-    if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
-        request.error == nullptr) {
+    // Whether the reply may show a change whose record is not durable yet (a ping shows none).
+    bool shows_state = request.method != Method::kPing;
+    if (log_ != nullptr && log_->failed() && request.method != Method::kPing) {
+      // Every reply would wait for the journal to recover: refuse at once instead, showing
+      // nothing, so a client hears BUSY rather than nothing (HTTP answers 503 the same way).
+      busy_why_ = "the sales journal cannot be written (" + log_->last_error() + "); retry";
+      Dispatcher::pack_busy(request.msgid, busy_why_.c_str(), &scratch_);
+      stats_.refused_busy();
+      shows_state = false;
+    } else if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
+               request.error == nullptr) {
       ++run;
       subscribe(request, id, &output);
     } else if (run < requests_per_read_max_) {
@@ -163,7 +172,8 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
       stats_.refused_busy();
     }
     consumed += frame_bytes;
-    const uint64_t needed = durability_ == Durability::kMemory ? 0 : log_->appended_sequence();
+    const uint64_t needed =
+        durability_ == Durability::kMemory || !shows_state ? 0 : log_->appended_sequence();
     if (!gate_.send(id, output,
                     {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()}, needed,
                     reply_bound())) {
