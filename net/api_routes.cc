@@ -10,6 +10,7 @@
 #include "net/cqrs_routes.h"
 #include "net/http_json.h"
 #include "net/http_query.h"
+#include "net/msgpack_json.h"
 #include "net/reactor_support.h"
 #include "net/rpc_request.h"
 #include "persist/worker_log.h"
@@ -28,16 +29,22 @@ constexpr int64_t kMemorySyncIntervalMs = 10;   // --durability memory: nothing 
 // Path segments, percent-decoded; empty ones (a doubled or trailing '/') dropped.
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> parts;
+  parts.reserve(6);
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string::npos) end = path.size();
     if (end > start) {
-      const std::string raw = path.substr(start, end - start);
-      size_t length = 0;
-      char* decoded = evhttp_uridecode(raw.c_str(), 0, &length);
-      parts.emplace_back(decoded != nullptr ? std::string(decoded, length) : raw);
-      std::free(decoded);
+      const std::string_view raw(path.data() + start, end - start);
+      if (raw.find('%') == std::string_view::npos) {
+        parts.emplace_back(raw);  // nothing to decode (evhttp_uridecode would copy it as is)
+      } else {
+        const std::string segment(raw);
+        size_t length = 0;
+        char* decoded = evhttp_uridecode(segment.c_str(), 0, &length);
+        parts.emplace_back(decoded != nullptr ? std::string(decoded, length) : segment);
+        std::free(decoded);
+      }
     }
     start = end + 1;
   }
@@ -100,19 +107,8 @@ std::string bearer_key(const std::string& authorization) {
 
 // Binary values (availability's free_bitmap) have no JSON form: base64 text.
 std::string base64(const std::vector<uint8_t>& bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    const uint32_t n = uint32_t{bytes[i]} << 16 |
-                       (i + 1 < bytes.size() ? uint32_t{bytes[i + 1]} << 8 : 0) |
-                       (i + 2 < bytes.size() ? uint32_t{bytes[i + 2]} : 0);
-    out += kAlphabet[n >> 18 & 63];
-    out += kAlphabet[n >> 12 & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[n >> 6 & 63] : '=';
-    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
-  }
+  append_base64(bytes, &out);
   return out;
 }
 
@@ -127,7 +123,11 @@ void binary_to_base64(json* value) {
 }  // namespace
 
 int http_status(const MethodCall& call, int ok_status, bool authenticated) {
-  switch (call.code) {
+  return http_status(call.code, ok_status, authenticated);
+}
+
+int http_status(ErrorCode code, int ok_status, bool authenticated) {
+  switch (code) {
     case ErrorCode::kOk:
       return ok_status;
     case ErrorCode::kBadRequest:
@@ -337,45 +337,42 @@ HttpResponse ApiRoutes::v1(const HttpRequest& request, const std::vector<std::st
     return response;
   }
 
-  // Params: the JSON body (POST), then what the path and query say (they win).
-  json params = json::object();
-  if (method == "POST" && !request.body.empty()) {
-    Status parsed = parse_json_document(request.body, static_cast<uint32_t>(request.body.size()),
-                                        kBodyDepthMax, "request body", &params);
-    if (!parsed.is_ok()) {
-      return error_response(http_status({parsed.code(), {}}, 200, false), parsed.code(),
-                            std::string(parsed.message()));
-    }
-    if (!params.is_object()) {
-      return error_response(400, ErrorCode::kBadRequest, "request body must be a JSON object");
-    }
-  }
-  if (!request.idempotency_key.empty() && !params.contains("idempotency_key") &&
+  // Params: the JSON body (POST), then what the path and query say (they win), packed as
+  // the binary request with no JSON tree (net/params_packer.h).
+  packer_.begin(method_name(t.method));
+  if (!request.idempotency_key.empty() &&
       (t.method == Method::kBuy || t.method == Method::kHoldConfirm)) {
-    params["idempotency_key"] = request.idempotency_key;
+    packer_.add_string("idempotency_key", request.idempotency_key);  // the body's wins
   }
-  if (is(1, "events") && n >= 3) params["event"] = parts[2];
-  if (is(1, "holds")) params["hold"] = parts[2];
-  if (is(1, "tickets")) params["ticket"] = parts[2];
+  if (method == "POST" && !request.body.empty()) {
+    if (std::optional<HttpResponse> refused = pack_body(request.body)) return *refused;
+  }
+  if (is(1, "events") && n >= 3) packer_.add_string("event", parts[2]);
+  if (is(1, "holds")) packer_.add_string("hold", parts[2]);
+  if (is(1, "tickets")) packer_.add_string("ticket", parts[2]);
   const Query query(request.query);
   if (!query.valid()) return error_response(400, ErrorCode::kBadRequest, "malformed query string");
+  json from_query;  // built only for the routes that take query parameters
   std::string error;
   bool query_ok = true;
   switch (t.method) {
     case Method::kEventGet:
-      query_ok = take_query(query, {}, {"layout"}, {}, &params, &error);
+      from_query = json::object();
+      query_ok = take_query(query, {}, {"layout"}, {}, &from_query, &error);
       break;
     case Method::kAvailability:
-      query_ok = take_query(query, {"zone"}, {"bitmap"}, {}, &params, &error);
+      from_query = json::object();
+      query_ok = take_query(query, {"zone"}, {"bitmap"}, {}, &from_query, &error);
       break;
     case Method::kSeatGet:
+      from_query = json::object();
       if (n == 5) {
         int64_t index = 0;
         if (!parse_int(parts[4], &index) || index < 0) {
           return error_response(400, ErrorCode::kBadRequest,
                                 "a seat in the path is its index (an integer >= 0)");
         }
-        params["seat"] = index;
+        from_query["seat"] = index;
       } else {
         json seat = json::object();
         query_ok = take_query(query, {"zone"}, {}, {"row", "seat"}, &seat, &error);
@@ -384,27 +381,84 @@ HttpResponse ApiRoutes::v1(const HttpRequest& request, const std::vector<std::st
                                 "give the seat as ?zone=1&row=A&seat=12 (no row in general "
                                 "admission), or its index in the path");
         }
-        params["seat"] = seat;
+        from_query["seat"] = seat;
       }
       break;
     default:
       break;
   }
   if (!query_ok) return error_response(400, ErrorCode::kBadRequest, error);
-  return run(t.method, std::move(params), session, t.ok_status);
+  if (from_query.is_object()) {
+    for (const auto& [name, value] : from_query.items()) packer_.add_json(name, value);
+  }
+  return run_packed(t.method, session, t.ok_status);
 }
 
-HttpResponse ApiRoutes::run(Method method, json params, Session* session, int ok_status) {
-  MethodCall result = call(method, params, session);
-  if (result.code == ErrorCode::kOk && result.value.is_object() &&
-      result.value.value("replayed", false)) {
-    ok_status = 200;  // a confirm or buy retried with its idempotency key: nothing new
+// The body's entries into the packer; a response when the body is refused. Bodies the packer
+// refuses are parsed again as before, for the exact error (or, at the very depth limit, to
+// pack the tree the parse gives: the rare body the packer is too cautious for).
+std::optional<HttpResponse> ApiRoutes::pack_body(const std::string& body) {
+  if (packer_.add_body(body, kBodyDepthMax)) return std::nullopt;
+  json params;
+  Status parsed = parse_json_document(body, static_cast<uint32_t>(body.size()), kBodyDepthMax,
+                                      "request body", &params);
+  if (!parsed.is_ok()) {
+    return error_response(http_status(parsed.code(), 200, false), parsed.code(),
+                          std::string(parsed.message()));
   }
-  HttpResponse response =
-      json_response(http_status(result, ok_status, session->role != ClientRole::kNone),
-                    result.code == ErrorCode::kOk ? result.value : json{{"error", result.value}});
-  if (result.code == ErrorCode::kBusy) {
-    const int64_t retry_ms = result.value.value("retry_after_ms", int64_t{1000});
+  if (!params.is_object()) {
+    return error_response(400, ErrorCode::kBadRequest, "request body must be a JSON object");
+  }
+  for (const auto& [name, value] : params.items()) packer_.add_json(name, value);
+  return std::nullopt;
+}
+
+// Runs the packed request through the Dispatcher and writes its response as JSON straight
+// from the msgpack reply (net/msgpack_json.h): the result (ok_status) or {"error": ...}.
+HttpResponse ApiRoutes::run_packed(Method method, Session* session, int ok_status) {
+  const std::span<const uint8_t> packed = packer_.finish();
+  Request request;
+  size_t frame_bytes = 0;
+  FrameLimits limits;
+  limits.frame_bytes_max = static_cast<uint32_t>(packed.size());
+  if (decode_request(packed, limits, &request, &frame_bytes) != FrameResult::kFrame) {
+    return error_response(400, ErrorCode::kBadRequest, "request nested too deeply or too large");
+  }
+  BOXOFFICE_ASSERT(request.method == method);
+  reply_.clear();
+  const ErrorCode code = dispatcher_.handle(request, session, wall_clock_ms(), &reply_);
+  // [1, msgid, error, result]; strings stay in reply_, which outlives the object.
+  reply_zone_.clear();
+  size_t offset = 0;
+  const msgpack::object reply =
+      msgpack::unpack(reply_zone_, reply_.data(), reply_.size(), offset,
+                      [](msgpack::type::object_type, size_t, void*) { return true; });
+  BOXOFFICE_ASSERT(reply.type == msgpack::type::ARRAY && reply.via.array.size == 4);
+  const msgpack::object& value = reply.via.array.ptr[code == ErrorCode::kOk ? 3 : 2];
+  if (code == ErrorCode::kOk) {
+    const msgpack::object* replayed = map_value(value, "replayed");
+    if (replayed != nullptr && replayed->type == msgpack::type::BOOLEAN && replayed->via.boolean) {
+      ok_status = 200;  // a confirm or buy retried with its idempotency key: nothing new
+    }
+  }
+  HttpResponse response;
+  response.status = http_status(code, ok_status, session->role != ClientRole::kNone);
+  if (code == ErrorCode::kOk) {
+    append_json(value, &response.body);
+  } else {
+    response.body = "{\"error\":";
+    append_json(value, &response.body);
+    response.body += '}';
+  }
+  if (code == ErrorCode::kBusy) {
+    int64_t retry_ms = 1000;
+    if (const msgpack::object* retry = map_value(value, "retry_after_ms")) {
+      if (retry->type == msgpack::type::POSITIVE_INTEGER) {
+        retry_ms = static_cast<int64_t>(retry->via.u64);
+      } else if (retry->type == msgpack::type::NEGATIVE_INTEGER) {
+        retry_ms = retry->via.i64;
+      }
+    }
     response.retry_after_s = static_cast<int>(std::max<int64_t>(1, (retry_ms + 999) / 1000));
   }
   return response;

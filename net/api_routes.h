@@ -3,10 +3,11 @@
 // /metrics.
 //
 // A /v1 request becomes the binary method of the same name: its path parameters and JSON body
-// are packed as the method's params map, run through this thread's own Dispatcher (the very
-// code the msgpack-rpc workers run), and the msgpack response is turned back into JSON with
-// an HTTP status for its error code. So both interfaces share one implementation of every
-// method, its validation and its limits.
+// are packed as the method's params map (net/params_packer.h: SAX events straight into
+// msgpack), run through this thread's own Dispatcher (the very code the msgpack-rpc workers
+// run), and the msgpack response is written as JSON (net/msgpack_json.h) with an HTTP status
+// for its error code. So both interfaces share one implementation of every method, its
+// validation and its limits, and no JSON tree is built on the way.
 //
 // An HTTP thread is a worker of the engine like the msgpack-rpc ones: its own WorkerContext
 // (worker index, timer wheel for the holds it makes), its own journal stream. on_turn()
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,7 @@
 #include "net/durability.h"
 #include "net/http_server.h"
 #include "net/ops_routes.h"
+#include "net/params_packer.h"
 #include "net/request_stats.h"
 
 namespace boxoffice::persist {
@@ -51,6 +54,7 @@ class MethodCaller {
 };
 
 // The status code an outcome is answered with (`ok_status` when it is OK).
+int http_status(ErrorCode code, int ok_status, bool authenticated);
 int http_status(const MethodCall& call, int ok_status, bool authenticated);
 
 class ApiRoutes : public HttpRoutes {
@@ -75,8 +79,9 @@ class ApiRoutes : public HttpRoutes {
                      Session* session);
   HttpResponse v1(const HttpRequest& request, const std::vector<std::string>& parts,
                   Session* session);
-  // Runs `method` with `params` and answers with its result (ok_status) or error.
-  HttpResponse run(Method method, nlohmann::json params, Session* session, int ok_status);
+  std::optional<HttpResponse> pack_body(const std::string& body);
+  // Runs the request in packer_ and answers with its result (ok_status) or error.
+  HttpResponse run_packed(Method method, Session* session, int ok_status);
   MethodCall call(Method method, const nlohmann::json& params, Session* session);
   void sync_journal(int64_t now_ms);
 
@@ -86,8 +91,10 @@ class ApiRoutes : public HttpRoutes {
   OpsRoutes* ops_;
   bool auth_required_;
   RequestStats stats_;
-  std::vector<uint8_t> packed_;  // the request as msgpack
+  ParamsPacker packer_;          // a /v1 request as msgpack
+  std::vector<uint8_t> packed_;  // a CQRS route's request as msgpack
   msgpack::sbuffer reply_;       // the dispatcher's response
+  msgpack::zone reply_zone_;     // the response as an object (its strings point into reply_)
   persist::WorkerLog* log_ = nullptr;
   Durability durability_ = Durability::kMemory;
   int64_t next_sync_ms_ = 0;  // no journal sync before this (memory-mode pacing, retry backoff)

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -14,6 +15,8 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <string_view>
+#include <vector>
 
 #include "net/http_json.h"
 #include "shm/check.h"
@@ -41,6 +44,9 @@ struct HttpServer::Worker {
   bool stopping = false;
   int64_t accept_error_logged_at_ms = 0;
   std::deque<Held> held;  // in arrival order
+  // Connections given a reply since the last flush_replies() (a reference held on each).
+  std::vector<bufferevent*> unflushed;
+  evbuffer* body = nullptr;  // lent to evhttp_send_reply, which takes its contents
 
   ~Worker() {
     if (turn != nullptr) event_free(turn);
@@ -48,7 +54,9 @@ struct HttpServer::Worker {
     if (accept_retry != nullptr) event_free(accept_retry);
     if (stop_event != nullptr) event_free(stop_event);
     if (stop_fd >= 0) ::close(stop_fd);
+    for (bufferevent* connection : unflushed) bufferevent_decref(connection);
     if (http != nullptr) evhttp_free(http);  // frees the bound listener too
+    if (body != nullptr) evbuffer_free(body);
     if (base != nullptr) event_base_free(base);
   }
   void schedule_turn() {
@@ -56,6 +64,8 @@ struct HttpServer::Worker {
     turn_pending = true;
     event_active(turn, EV_TIMEOUT, 0);
   }
+  void reply(evhttp_request* raw, const HttpResponse& response);
+  void flush_replies();
   void run_turn();
   void release();
   void stop();
@@ -128,7 +138,8 @@ int64_t now_ms() {
   return int64_t{now.tv_sec} * 1000 + now.tv_usec / 1000;
 }
 
-void send(evhttp_request* raw, const HttpResponse& response) {
+// `body`: an empty buffer to lend evhttp (it takes the contents; the buffer stays empty).
+void send(evhttp_request* raw, const HttpResponse& response, evbuffer* body) {
   evkeyvalq* headers = evhttp_request_get_output_headers(raw);
   evhttp_add_header(headers, "Content-Type", response.content_type.c_str());
   if (response.retry_after_s > 0) {
@@ -137,15 +148,15 @@ void send(evhttp_request* raw, const HttpResponse& response) {
   for (const auto& [name, value] : response.headers) {
     evhttp_add_header(headers, name.c_str(), value.c_str());
   }
-  evbuffer* output = evbuffer_new();
+  BOXOFFICE_ASSERT(evbuffer_get_length(body) == 0);
   if (evhttp_request_get_command(raw) == EVHTTP_REQ_HEAD) {
     // The headers of the GET, no body (evhttp would send one).
     evhttp_add_header(headers, "Content-Length", std::to_string(response.body.size()).c_str());
   } else {
-    evbuffer_add(output, response.body.data(), response.body.size());
+    evbuffer_add(body, response.body.data(), response.body.size());
   }
-  evhttp_send_reply(raw, response.status, reason(response.status), output);
-  evbuffer_free(output);
+  evhttp_send_reply(raw, response.status, reason(response.status), body);
+  evbuffer_drain(body, evbuffer_get_length(body));  // already empty but for a gone client
 }
 
 HttpResponse unavailable(const std::string& message) {
@@ -156,19 +167,44 @@ HttpResponse unavailable(const std::string& message) {
   return response;
 }
 
+// The headers the routes read, in one pass over the request's headers (evhttp_find_header
+// compares every name, character by character, for each lookup). The first of repeated
+// headers counts, as with evhttp_find_header.
+void take_headers(const evkeyvalq& headers, HttpRequest* request) {
+  constexpr std::string_view kAuthorization = "Authorization";
+  constexpr std::string_view kIdempotencyKey = "Idempotency-Key";
+  bool authorization_seen = false;
+  bool idempotency_key_seen = false;
+  for (const evkeyval* header = headers.tqh_first; header != nullptr;
+       header = header->next.tqe_next) {
+    const size_t name_bytes = std::strlen(header->key);
+    if (!authorization_seen && name_bytes == kAuthorization.size() &&
+        evutil_ascii_strcasecmp(header->key, kAuthorization.data()) == 0) {
+      authorization_seen = true;
+      request->authorization = header->value;
+    } else if (!idempotency_key_seen && name_bytes == kIdempotencyKey.size() &&
+               evutil_ascii_strcasecmp(header->key, kIdempotencyKey.data()) == 0) {
+      idempotency_key_seen = true;
+      request->idempotency_key = header->value;
+    }
+  }
+}
+
 void on_request(evhttp_request* raw, void* arg) {
   auto* worker = static_cast<HttpServer::Worker*>(arg);
   if (worker->stopping) {
     HttpResponse response = unavailable("the server is stopping");
     response.headers.emplace_back("Connection", "close");
-    send(raw, response);
+    worker->reply(raw, response);
+    worker->schedule_turn();
     return;
   }
   if (worker->held.size() >= worker->options->held_replies_max) {
     // Replies wait for the journal (or MariaDB in db mode): refuse before running anything,
     // as a request that ran could not be taken back.
     worker->routes->refused_busy();
-    send(raw, unavailable("too many replies waiting for the journal; retry"));
+    worker->reply(raw, unavailable("too many replies waiting for the journal; retry"));
+    worker->schedule_turn();
     return;
   }
   HttpRequest request;
@@ -178,13 +214,7 @@ void on_request(evhttp_request* raw, void* arg) {
   if (const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr) {
     request.query = query;
   }
-  const evkeyvalq* input_headers = evhttp_request_get_input_headers(raw);
-  if (const char* auth = evhttp_find_header(input_headers, "Authorization")) {
-    request.authorization = auth;
-  }
-  if (const char* key = evhttp_find_header(input_headers, "Idempotency-Key")) {
-    request.idempotency_key = key;
-  }
+  take_headers(*evhttp_request_get_input_headers(raw), &request);
   evbuffer* input = evhttp_request_get_input_buffer(raw);
   request.body.resize(evbuffer_get_length(input));
   if (!request.body.empty()) evbuffer_remove(input, request.body.data(), request.body.size());
@@ -193,7 +223,7 @@ void on_request(evhttp_request* raw, void* arg) {
   if (response.wait_sequence > worker->routes->released_sequence()) {
     worker->held.push_back({raw, std::move(response)});
   } else {
-    send(raw, response);
+    worker->reply(raw, response);
   }
   worker->schedule_turn();
 }
@@ -201,7 +231,11 @@ void on_request(evhttp_request* raw, void* arg) {
 void on_turn(evutil_socket_t, short, void* arg) {
   auto* worker = static_cast<HttpServer::Worker*>(arg);
   worker->turn_pending = false;
-  worker->run_turn();
+  if (worker->stopping) {
+    worker->flush_replies();  // the 503s of stopping; the routes have stopped
+  } else {
+    worker->run_turn();
+  }
 }
 
 void on_tick(evutil_socket_t, short, void* arg) {
@@ -232,10 +266,48 @@ void on_stop(evutil_socket_t, short, void* arg) { static_cast<HttpServer::Worker
 
 }  // namespace
 
+void HttpServer::Worker::reply(evhttp_request* raw, const HttpResponse& response) {
+  // The connection is looked up first: a request whose client has gone is freed by the send.
+  evhttp_connection* connection = evhttp_request_get_connection(raw);
+  bufferevent* socket =
+      connection != nullptr ? evhttp_connection_get_bufferevent(connection) : nullptr;
+  send(raw, response, body);
+  if (socket != nullptr) {
+    bufferevent_incref(socket);  // flush_replies() may find the connection closed, not freed
+    unflushed.push_back(socket);
+  }
+}
+
+// evhttp writes a reply only once epoll reports the socket writable: an epoll_ctl to add write
+// interest, a pass of the loop, the writev, an epoll_ctl to drop the interest. Instead the
+// replies of this pass are written here, at its end, as nginx and Redis do: a reply that fits
+// in the socket buffer (all of them, but for a slow reader) is written at once, and evhttp's
+// write-done callback (finish the request, read the next one) runs as if its own write had
+// done it. The write interest added and dropped within the pass cancel out in libevent's
+// changelist: no epoll_ctl for it. (The read interest evhttp drops when a request is complete
+// and restores here still costs one epoll_ctl MOD with unchanged events: the changelist does
+// not cancel a drop followed by a restore.) A reply that does not fit, or an error, is left to
+// evhttp's own write.
+void HttpServer::Worker::flush_replies() {
+  for (bufferevent* socket : unflushed) {
+    evbuffer* output = bufferevent_get_output(socket);
+    const evutil_socket_t fd = bufferevent_getfd(socket);
+    // Still waiting to write (not closed or failed since the reply was given to it).
+    if (fd >= 0 && (bufferevent_get_enabled(socket) & EV_WRITE) != 0 &&
+        evbuffer_get_length(output) > 0) {
+      if (evbuffer_write(output, fd) > 0 && evbuffer_get_length(output) == 0) {
+        bufferevent_trigger(socket, EV_WRITE, 0);  // evhttp: the reply is written
+      }
+    }
+    bufferevent_decref(socket);  // may free a connection that evhttp closed meanwhile
+  }
+  unflushed.clear();
+}
+
 void HttpServer::Worker::release() {
   const uint64_t released = routes->released_sequence();
   while (!held.empty() && held.front().response.wait_sequence <= released) {
-    send(held.front().request, held.front().response);
+    reply(held.front().request, held.front().response);
     held.pop_front();
   }
   // Held replies wait for non-decreasing sequences (one journal per thread): the rest wait on.
@@ -244,6 +316,7 @@ void HttpServer::Worker::release() {
 void HttpServer::Worker::run_turn() {
   routes->on_turn(now_ms());
   release();
+  flush_replies();
   if (!held.empty()) {
     // Still waiting (a failed fdatasync, or MariaDB in db mode): look again shortly.
     const timeval soon{0, 1000};
@@ -257,14 +330,16 @@ void HttpServer::Worker::stop() {
   evconnlistener_disable(listener);
   event_del(tick);
   event_del(turn);
+  turn_pending = false;  // from here on the turn only flushes replies (on_turn)
   event_del(accept_retry);
   routes->on_stop();
   release();
   for (Held& h : held) {
-    send(h.request, unavailable("stopping before this request's journal record was durable; "
-                                "its outcome is unknown: retry with the same idempotency key"));
+    reply(h.request, unavailable("stopping before this request's journal record was durable; "
+                                 "its outcome is unknown: retry with the same idempotency key"));
   }
   held.clear();
+  flush_replies();
   // Let the replies just sent be written out, then leave the loop.
   const timeval flush{0, 200 * 1000};
   event_base_loopexit(base, &flush);
@@ -298,6 +373,7 @@ std::string HttpServer::start() {
     event_config_free(config);
     if (worker->base == nullptr) return "cannot create an event base";
     worker->http = evhttp_new(worker->base);
+    worker->body = evbuffer_new();
     worker->turn = event_new(worker->base, -1, 0, on_turn, worker.get());
     worker->tick = event_new(worker->base, -1, EV_PERSIST, on_tick, worker.get());
     worker->accept_retry = event_new(worker->base, -1, 0, on_accept_retry, worker.get());
@@ -305,8 +381,9 @@ std::string HttpServer::start() {
     worker->stop_event = worker->stop_fd >= 0 ? event_new(worker->base, worker->stop_fd, EV_READ,
                                                           on_stop, worker.get())
                                               : nullptr;
-    if (worker->http == nullptr || worker->turn == nullptr || worker->tick == nullptr ||
-        worker->accept_retry == nullptr || worker->stop_event == nullptr) {
+    if (worker->http == nullptr || worker->body == nullptr || worker->turn == nullptr ||
+        worker->tick == nullptr || worker->accept_retry == nullptr ||
+        worker->stop_event == nullptr) {
       return "cannot create an HTTP server";
     }
     event_add(worker->stop_event, nullptr);
