@@ -91,7 +91,10 @@ void OpsRoutes::requests(std::string* out) const {
   {
     Family f(out, "boxoffice_requests_total", "counter",
              "Requests run, by interface, method and outcome code.");
-    for (const auto& [name, all] : interfaces) {
+    for (const auto& interface : interfaces) {
+      // Named copies, not a structured binding: lambdas capture them (clang < 16 cannot).
+      const char* name = interface.first;
+      const std::vector<const RequestStats*>* all = interface.second;
       methods([&](Method method) {
         for (size_t c = 0; c < RequestStats::kCodes; ++c) {
           const auto code = static_cast<ErrorCode>(c);
@@ -109,7 +112,10 @@ void OpsRoutes::requests(std::string* out) const {
   {
     Family f(out, "boxoffice_request_duration_seconds", "histogram",
              "Time spent running a request (the wait for a journal fdatasync not included).");
-    for (const auto& [name, all] : interfaces) {
+    for (const auto& interface : interfaces) {
+      // Named copies, not a structured binding: lambdas capture them (clang < 16 cannot).
+      const char* name = interface.first;
+      const std::vector<const RequestStats*>* all = interface.second;
       methods([&](Method method) {
         uint64_t cumulative = 0;
         std::vector<uint64_t> buckets(RequestStats::kBuckets);
@@ -177,6 +183,31 @@ void OpsRoutes::requests(std::string* out) const {
                    sum(*all, [](const RequestStats& s) { return s.journal_sync_sum_ns(); })) /
                    1e9);
     }
+  }
+  {
+    Family f(out, "boxoffice_hold_expiry_lateness_seconds", "histogram",
+             "How late each worker's timer wheel expired holds, after their deadline.");
+    std::vector<const RequestStats*> every;
+    for (const auto& interface : interfaces) {
+      every.insert(every.end(), interface.second->begin(), interface.second->end());
+    }
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < RequestStats::kExpiryBuckets; ++b) {
+      cumulative += sum(every, [&](const RequestStats& s) { return s.expiry_bucket(b); });
+      char le[32];
+      if (b < kExpiryLateBucketsMs.size()) {
+        std::snprintf(le, sizeof le, "%g", kExpiryLateBucketsMs[b] / 1e3);
+      } else {
+        std::snprintf(le, sizeof le, "+Inf");
+      }
+      f.sample_as("boxoffice_hold_expiry_lateness_seconds_bucket", std::string("le=\"") + le + "\"",
+                  static_cast<double>(cumulative));
+    }
+    f.sample_as("boxoffice_hold_expiry_lateness_seconds_sum", "",
+                static_cast<double>(
+                    sum(every, [](const RequestStats& s) { return s.expiry_late_sum_ms(); })) /
+                    1e3);
+    f.sample_as("boxoffice_hold_expiry_lateness_seconds_count", "", static_cast<double>(cumulative));
   }
 }
 

@@ -418,7 +418,6 @@ class UringReactor final : public Reactor {
   int64_t accept_retry_at_ms_ = 0;
   bool stopping_ = false;
   int64_t stop_started_at_ms_ = 0;
-  bool flush_timed_out_ = false;
   int64_t now_ms_ = 0;  // monotonic, read once per turn
   int64_t swept_at_ms_ = 0;
   int64_t idle_sweep_interval_ms_ = kIdleSweepIntervalMsMax;  // finer for short idle timeouts

@@ -469,8 +469,16 @@ size_t JournalReader::read(uint64_t until, size_t records_max,
       buffer_at_ = 0;
     }
     const size_t had = buffer_.size();
-    const size_t want = std::max(
+    size_t want = std::max(
         kReadBytes, available >= kHeaderBytes ? kHeaderBytes + get32(buffer_.data()) : size_t{0});
+    // Never past the end of the file: a corrupt length must not allocate (up to 64 MiB, zeroed)
+    // for bytes that are not there.
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0) {
+      const uint64_t at = file_offset_ + had;
+      const uint64_t size = static_cast<uint64_t>(st.st_size);
+      want = static_cast<size_t>(std::min<uint64_t>(want, size > at ? size - at : 0));
+    }
     buffer_.resize(had + want);
     const ssize_t n =
         ::pread(fd_, buffer_.data() + had, want, static_cast<off_t>(file_offset_ + had));

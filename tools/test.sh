@@ -2,8 +2,10 @@
 # Installs what boxoffice needs (Debian 12 packages), builds it and runs the whole test suite:
 #   1. every test, optimized build (RelWithDebInfo);
 #   2. the concurrency tests again under ThreadSanitizer;
-#   3. every test again under AddressSanitizer + UndefinedBehaviorSanitizer.
-# Each build has its own directory (build, build-tsan, build-asan); reruns are incremental.
+#   3. every test again under AddressSanitizer + UndefinedBehaviorSanitizer;
+#   4. the libFuzzer targets (clang, ASan + UBSan), each briefly over its seed corpus.
+# Each build has its own directory (build, build-tsan, build-asan, build-fuzz); reruns are
+# incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -36,3 +38,9 @@ cmake --build build-asan -j "$jobs"
 step "tests under ASan + UBSan"
 ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+step "libFuzzer targets (clang, ASan + UBSan), briefly over their seeds (tests/fuzz/README.md)"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DBOXOFFICE_FUZZ=ON -DBOXOFFICE_BUILD_TESTS=OFF -DBOXOFFICE_BUILD_BENCH=OFF >/dev/null
+cmake --build build-fuzz -j "$jobs" --target boxoffice_fuzz
+ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$jobs"
