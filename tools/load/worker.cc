@@ -242,7 +242,9 @@ bool Worker::on_reply(Connection& c, const Reply& reply, int64_t now) {
   const int64_t latency_ns = std::max<int64_t>(0, now - op.intended_ns);
   second_latency_.record(latency_ns);
   const RunWindow& window = shared_->window;
-  if (now < window.begin_ns || now >= window.end_ns || stopping_) return true;
+  // Answers to requests sent before a stop (sold out, a signal) still count if they come within
+  // the window: the last sales of an on-sale are part of it.
+  if (now < window.begin_ns || now >= window.end_ns) return true;
   result_.last_reply_ns = now;
   result_.latency.record(latency_ns);
   switch (reply.status) {
