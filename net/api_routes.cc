@@ -185,7 +185,7 @@ uint64_t ApiRoutes::released_sequence() const {
 }
 
 void ApiRoutes::on_turn(int64_t now_ms) {
-  engine_->expire_due(*worker_, now_ms);
+  engine_->expire_due(*worker_, now_ms, [this](int64_t late_ms) { stats_.hold_expired(late_ms); });
   sync_journal(now_ms);
 }
 

@@ -20,6 +20,7 @@ constexpr uint32_t kPipelineMax = 1u << 16;  // the tag's low 16 bits name the s
 constexpr int kCompletionsPerWait = 256;
 constexpr int64_t kSecondNs = 1'000'000'000;
 constexpr int64_t kWaitMaxNs = 100'000'000;
+constexpr int64_t kOpenLoopWakeMinNs = 50'000;
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -116,7 +117,12 @@ void Worker::run() {
     int64_t wake_ns = now + kWaitMaxNs;
     if (!stopping_) wake_ns = std::min(wake_ns, window.end_ns);
     wake_ns = std::min(wake_ns, window.start_ns + (progress_second_ + 1) * kSecondNs);
-    if (schedule && !stopping_ && !ready_.empty()) wake_ns = std::min(wake_ns, schedule->next_ns());
+    // Open loop: the next intended send, but no sooner than kOpenLoopWakeMinNs from now, so a
+    // high rate costs a wake-up per few requests rather than per request (each still counts its
+    // latency from its intended time).
+    if (schedule && !stopping_ && !ready_.empty()) {
+      wake_ns = std::min(wake_ns, std::max(schedule->next_ns(), now + kOpenLoopWakeMinNs));
+    }
     const int64_t wait_ns = std::max<int64_t>(0, wake_ns - now);
     Completion completions[kCompletionsPerWait];
     const int n = transport_->wait(wait_ns, completions);
