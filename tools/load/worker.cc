@@ -53,7 +53,13 @@ Worker::Worker(const WorkerConfig& config, SharedRun* shared_run, SharedSeats* s
 }
 
 Worker::~Worker() {
-  // The transport first: io_uring operations still in flight point into the connections' buffers.
+  // The transport first: io_uring receives still in flight point into the connections' buffers;
+  // shut() ends them before the ring goes.
+  if (transport_) {
+    for (uint32_t i = 0; i < connections_.size(); ++i) {
+      if (connections_[i].open) transport_->shut(i);
+    }
+  }
   transport_.reset();
   for (Connection& c : connections_) {
     if (c.fd >= 0) ::close(c.fd);
