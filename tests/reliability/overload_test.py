@@ -8,7 +8,8 @@ state), back to back:
      closed loop;
   3. after: the baseline again.
 Checked: during the overload the server still completes at least 90% of the baseline rate, with
-no error other than BUSY and no connection lost; its memory (RSS) grows by less than 64 MiB; and
+no error other than BUSY and no connection lost; its memory (RSS) grows by less than 64 MiB (not
+checked under AddressSanitizer, whose own memory grows); and
 right after, the baseline run's p99 is back within 3x of the first (or under 5 ms), its rate
 within 80% of it. Ratios within one run of this test on this machine, not performance targets:
 the bench/ scripts measure those. Runs alone (ctest RUN_SERIAL): other tests would share the cores.
@@ -36,6 +37,11 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def under_asan(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return any("libasan" in line for line in f)
 
 
 class OverloadTest(unittest.TestCase):
@@ -89,7 +95,8 @@ class OverloadTest(unittest.TestCase):
             f"{overload['p99_us']:.0f} / {after['p99_us']:.0f}; RSS kB {rss_before} -> "
             f"{rss_after}\n")
         self.assertGreaterEqual(overload["served_per_s"], 0.9 * baseline["served_per_s"])
-        self.assertLess(rss_after - rss_before, RSS_GROWTH_MAX_KB)
+        if not under_asan(pid):  # ASan's quarantine and shadow memory grow RSS by themselves
+            self.assertLess(rss_after - rss_before, RSS_GROWTH_MAX_KB)
         self.assertLessEqual(after["p99_us"], max(3 * baseline["p99_us"], 5000))
         self.assertGreaterEqual(after["served_per_s"], 0.8 * baseline["served_per_s"])
 
