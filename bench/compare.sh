@@ -19,8 +19,8 @@
 # Every row but buy-durable runs Redis with persistence off and boxofficed --durability memory.
 # Each row starts both servers afresh (empty table, empty Redis), runs boxofficed then Redis back
 # to back, and stops them. Holds live 250 ms on both sides (--hold-ttl-ms / PX 250), so the hold
-# tables stay in a steady state instead of filling up (and most holds succeed on both sides). The journal and Redis's AOF live on the
-# same disk (under /var/tmp).
+# tables stay in a steady state instead of filling up (and most holds succeed on both sides).
+# The journal and Redis's AOF live on the same disk (under /var/tmp).
 #
 # Needs redis-server (tools/install-deps.sh) and boxofficed + boxoffice-load, by default in
 # build-bench:
@@ -28,7 +28,7 @@
 #   ninja -C build-bench boxofficed boxoffice-load
 # Environment: BUILD_DIR (build-bench), DURATION_S (5, per run), CONNECTIONS (50),
 # CLIENT_THREADS (1), BOX_WORKERS (2), IO (auto: the client's --io), ROWS (all, e.g. "hold buy").
-# Runs about two and a half minutes; every process is under `timeout` and the EXIT trap.
+# Runs about three minutes; every process is under `timeout` and the EXIT trap.
 set -euo pipefail
 
 usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
