@@ -183,7 +183,7 @@ rows, lines, missed = [], [], []
 for name in names:
     b, r = load(name, "boxoffice"), load(name, "redis")
     if b is None or r is None:
-        lines.append([name] + ["failed"] * 9)
+        lines.append([name] + ["failed"] * 10)
         missed.append(name)
         continue
     ratio = b["ops_per_s"] / r["ops_per_s"] if r["ops_per_s"] else 0.0

@@ -128,9 +128,8 @@ trap 'exit 130' INT TERM
 watchdog_pid=$!
 
 log() { echo "http: $*" >&2; }
-free_port() {
-  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+bench_name=http
+source "$repo/bench/lib.sh"  # free_port, clk_tck, proc_ticks, busy_ticks
 # http METHOD PORT PATH [BODY]: prints "<status> <body>"; fails on no connection.
 http() {
   "$python" - "$@" <<'EOF'
@@ -152,17 +151,7 @@ wait_http() {  # port path name pid: until GET path answers 200, at most 10 s
   log "$3 did not answer GET $2 on port $1 within 10 s"
   return 1
 }
-clk_tck="$(getconf CLK_TCK)"
-proc_ticks() {  # pids...: their user + system ticks (the ones that are gone count 0)
-  local total=0 pid t
-  for pid in "$@"; do
-    t="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)"
-    total=$((total + t))
-  done
-  echo "$total"
-}
 children_ticks() { awk '{ print $16 + $17 }' /proc/$$/stat; }  # reaped children: wrk here
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }  # all CPUs, not idle
 now_ns() { date +%s%N; }
 
 # --- servers -------------------------------------------------------------------------------------

@@ -27,6 +27,16 @@ child_of() {  # pid of a `timeout` -> the process it started
 }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # pid -> user + system clock ticks
+proc_ticks() {  # pids... (empty or gone: 0) -> their user + system clock ticks together
+  local total=0 pid t
+  for pid in "$@"; do
+    [[ -n "$pid" ]] || continue
+    t="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+    total=$((total + t))
+  done
+  echo "$total"
+}
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }  # all CPUs, not idle
 now_s() { date +%s.%N; }
 clk_tck="$(getconf CLK_TCK)"
 cores_used() {  # ticks_before ticks_after wall_before wall_after -> cores

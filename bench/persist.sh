@@ -105,16 +105,9 @@ trap 'exit 130' INT TERM
 watchdog_pid=$!
 
 log() { echo "persist: $*" >&2; }
-free_port() {
-  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+bench_name=persist
+source "$repo/bench/lib.sh"  # free_port, clk_tck, proc_ticks, busy_ticks
 now_ms() { date +%s%3N; }
-clk_tck="$(getconf CLK_TCK)"
-proc_ticks() {  # pid (none: 0)
-  [[ -n "$1" && -r "/proc/$1/stat" ]] || { echo 0; return; }
-  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }  # all CPUs, not idle
 # CPU accounting of a phase: cpu_start; ...; cpu_stop -> "<box cores> <mariadbd cores> <all cores>"
 cpu_start() {
   cpu_t0="$(now_ms)"; cpu_all0="$(busy_ticks)"

@@ -1,5 +1,5 @@
 // boxoffice-load: a load generator for boxofficed and its peers (DESIGN.md section 8). It opens
-// --connections over --threads (one epoll set each), keeps up to --pipeline requests in flight
+// --connections over --threads (one io_uring, or epoll set, each), keeps up to --pipeline requests in flight
 // per connection, and runs a scenario against one of three targets:
 //   --target boxoffice  msgpack-rpc (net/PROTOCOL.md)          tools/load/rpc_codec.h
 //   --target http       the /v1 HTTP routes (net/HTTP_API.md)   tools/load/http_codec.h
@@ -46,6 +46,7 @@ namespace {
 using namespace boxoffice::load;
 
 constexpr int64_t kSecondNs = 1'000'000'000;
+constexpr uint32_t kConnectionsPerThreadMax = 16'384;  // uring_transport.h: its ring's size
 // --seats N: rows of 100 seats front to back, longer rows when a zone would exceed its
 // 1,000 rows (core/layout.h LayoutLimits), up to 1,000 x 1,000 seats.
 constexpr uint32_t kSeatsPerRow = 100;
@@ -164,12 +165,10 @@ uint32_t prepare_event(const Options& o, ControlClient* client, std::string* eve
 
 // Loads the Redis target's Lua scripts (redis_codec.h) into *options; false if Redis refused.
 bool redis_load_scripts(const std::string& addr, TargetOptions* options) {
-  const size_t colon = addr.rfind(':');
-  redisContext* c = redisConnect(addr.substr(0, colon).c_str(), std::stoi(addr.substr(colon + 1)));
-  if (c == nullptr || c->err) {
-    std::fprintf(stderr, "boxoffice-load: redis %s: %s\n", addr.c_str(),
-                 c ? c->errstr : "cannot connect");
-    if (c) redisFree(c);
+  std::string error;
+  redisContext* c = redis_connect(addr, &error);
+  if (c == nullptr) {
+    std::fprintf(stderr, "boxoffice-load: %s\n", error.c_str());
     return false;
   }
   const std::pair<const char*, std::string*> scripts[] = {
@@ -321,6 +320,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "boxoffice-load: --verify-mariadb goes with --verify, not --target redis\n");
     return 2;
   }
+  if (event.empty() && o.seats == 0 && o.create_event_layout.empty()) {
+    std::fprintf(stderr, "boxoffice-load: give --event ID, --create-event FILE or --seats N\n");
+    return 2;
+  }
+  // Each client thread's io_uring has two operations in flight per connection.
+  if ((o.connections + o.threads - 1) / o.threads > kConnectionsPerThreadMax) {
+    std::fprintf(stderr, "boxoffice-load: at most %u connections per thread (--threads)\n",
+                 kConnectionsPerThreadMax);
+    return 2;
+  }
   if (target == TargetKind::kRedis) {
     if (scenario == ScenarioKind::kBest) {
       std::fprintf(stderr,
@@ -348,8 +357,8 @@ int main(int argc, char** argv) {
     seats_total = prepare_event(o, control.get(), &event, &created);
     if (seats_total == 0) return 1;
   }
-  if (event.empty() || event.size() > 64) {
-    std::fprintf(stderr, "boxoffice-load: give --event ID, --create-event FILE or --seats N\n");
+  if (event.size() > 64) {
+    std::fprintf(stderr, "boxoffice-load: --event: at most 64 bytes\n");
     return 2;
   }
   target_options.event = event;
@@ -431,7 +440,6 @@ int main(int argc, char** argv) {
   // Once a second: the progress line, and for onsale whether the server says it is sold out.
   uint64_t previous[3 + kErrorCodesMax] = {};
   bool sold_out = false;
-  int64_t sold_out_ns = 0;
   for (int64_t second = 0; workers_done.load() < workers.size(); ++second) {
     const int64_t report_ns = shared.window.start_ns + (second + 1) * kSecondNs + 20'000'000;
     while (workers_done.load() < workers.size() && now_ns() < report_ns) {
@@ -449,7 +457,6 @@ int main(int argc, char** argv) {
       }
       if (server_sold_out || shared_seats.all_taken()) {
         sold_out = true;
-        sold_out_ns = now_ns();
         shared.stop.store(true);
       }
     }
@@ -457,10 +464,7 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   const double run_cpu_s = cpu_s() - run_cpu_start_s;
   const double run_wall_s = static_cast<double>(now_ns() - shared.window.start_ns) / 1e9;
-  if (scenario == ScenarioKind::kOnsale && shared_seats.all_taken() && !sold_out) {
-    sold_out = true;
-    sold_out_ns = now_ns();
-  }
+  if (scenario == ScenarioKind::kOnsale && shared_seats.all_taken()) sold_out = true;
 
   RunReport report;
   report.target = o.target;
@@ -483,7 +487,8 @@ int main(int argc, char** argv) {
   for (const auto& w : workers) {
     const WorkerResult& r = w->result();
     if (r.io_failed) {
-      std::fprintf(stderr, "boxoffice-load: a client thread: %s\n", r.io_fallback.c_str());
+      std::fprintf(stderr, "boxoffice-load: a client thread's transport failed%s%s\n",
+                   r.io_fallback.empty() ? "" : ": ", r.io_fallback.c_str());
       io_failed = true;
     }
     report.ok += r.ok;
@@ -503,12 +508,12 @@ int main(int argc, char** argv) {
   verify_input.unanswered = report.unanswered;
   // The window, or its part until the sale ended.
   int64_t window_end_ns = shared.window.end_ns;
-  if (sold_out) window_end_ns = std::min(window_end_ns, std::max(last_reply_ns, sold_out_ns));
+  if (sold_out && last_reply_ns > 0) window_end_ns = std::min(window_end_ns, last_reply_ns);
   report.elapsed_s =
       std::max<double>(0, static_cast<double>(window_end_ns - shared.window.begin_ns) / 1e9);
 
   if (o.verify && target == TargetKind::kRedis) {
-    report.verify = verify_redis(o.addr, std::move(verify_input));
+    report.verify = verify_redis(o.addr, &verify_input);
   } else if (o.verify) {
     ControlClient verifier(target, o.addr);
     std::string error;
@@ -516,10 +521,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "boxoffice-load: verify: %s\n", error.c_str());
       return 1;
     }
-    const VerifyInput mariadb_input = o.verify_mariadb_url.empty() ? VerifyInput{} : verify_input;
-    report.verify = verify(&verifier, std::move(verify_input));
+    report.verify = verify(&verifier, &verify_input);
     if (!o.verify_mariadb_url.empty()) {
-      verify_mariadb(o.verify_mariadb_url, mariadb_input, o.verify_wait_s, &*report.verify);
+      verify_mariadb(o.verify_mariadb_url, verify_input, o.verify_wait_s, &*report.verify);
     }
   }
   std::fputs(summary_text(report).c_str(), stdout);

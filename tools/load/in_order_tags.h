@@ -1,5 +1,6 @@
 // InOrderTags: the requests a connection has sent and not yet seen answered, oldest first, for
-// protocols that answer in order (HTTP/1.1, RESP). A ring of fixed capacity (the pipeline depth).
+// protocols that answer in order (HTTP/1.1, RESP). A ring of fixed capacity (the pipeline depth; the
+// codecs give it one spare entry).
 // Thread safety: none (one connection, one thread).
 #pragma once
 

@@ -27,12 +27,30 @@ std::string quoted(MYSQL* m, const std::string& text) {
   return "'" + out + "'";
 }
 
-// The event's valid (sold, not voided) ticket rows: ticket_id -> seat_index.
+const char kValidTicketsOfEvent[] = " FROM tickets WHERE voided_at_ms IS NULL AND sold_at_ms IS "
+                                   "NOT NULL AND event_id = ";
+
+// How many valid (sold, not voided) ticket rows the event has; -1 and *error on failure.
+int64_t valid_ticket_count(MYSQL* m, const std::string& event, std::string* error) {
+  const std::string sql = std::string("SELECT COUNT(*)") + kValidTicketsOfEvent + quoted(m, event);
+  if (mysql_real_query(m, sql.data(), sql.size()) != 0) {
+    *error = mysql_error(m);
+    return -1;
+  }
+  Result result(mysql_store_result(m));
+  MYSQL_ROW row = result ? mysql_fetch_row(result.get()) : nullptr;
+  if (row == nullptr || row[0] == nullptr) {
+    *error = mysql_error(m);
+    return -1;
+  }
+  return std::strtoll(row[0], nullptr, 10);
+}
+
+// The event's valid ticket rows: ticket_id -> seat_index.
 bool valid_tickets(MYSQL* m, const std::string& event,
                    std::unordered_map<std::string, uint32_t>* out, std::string* error) {
   const std::string sql =
-      "SELECT ticket_id, seat_index FROM tickets WHERE event_id = " + quoted(m, event) +
-      " AND voided_at_ms IS NULL AND sold_at_ms IS NOT NULL";
+      std::string("SELECT ticket_id, seat_index") + kValidTicketsOfEvent + quoted(m, event);
   if (mysql_real_query(m, sql.data(), sql.size()) != 0) {
     *error = mysql_error(m);
     return false;
@@ -72,15 +90,21 @@ void verify_mariadb(const std::string& url, const VerifyInput& input, double wai
                 (m ? mysql_error(m.get()) : "out of memory"));
   }
 
-  // Wait until every ticket the clients got has arrived (the persister drains asynchronously).
+  // Wait until every ticket the clients got has arrived (the persister drains asynchronously):
+  // count the rows every 100 ms, and read them once there are enough (or time is up).
   std::unordered_map<std::string, uint32_t> rows;
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000));
   for (;;) {
-    if (!valid_tickets(m.get(), input.event, &rows, &error)) return fail(error);
-    size_t found = 0;
-    for (const TicketSeen& t : input.tickets) found += rows.count(ticket_id_text(t));
-    if (found == input.tickets.size() || std::chrono::steady_clock::now() >= deadline) break;
+    const bool last = std::chrono::steady_clock::now() >= deadline;
+    const int64_t count = valid_ticket_count(m.get(), input.event, &error);
+    if (count < 0) return fail(error);
+    if (last || count >= static_cast<int64_t>(input.tickets.size())) {
+      if (!valid_tickets(m.get(), input.event, &rows, &error)) return fail(error);
+      size_t found = 0;
+      for (const TicketSeen& t : input.tickets) found += rows.count(ticket_id_text(t));
+      if (last || found == input.tickets.size()) break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   r->mariadb_rows = rows.size();

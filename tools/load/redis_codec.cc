@@ -1,6 +1,7 @@
 #include "tools/load/redis_codec.h"
 
 #include <hiredis/hiredis.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "shm/check.h"
+#include "tools/load/control_client.h"
 
 namespace boxoffice::load {
 
@@ -27,6 +29,23 @@ const char kReleaseScript[] =
     "for i = 1, #KEYS do if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end end "
     "for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end "
     "return 1";
+
+std::string redis_seat_key(std::string_view event, uint32_t seat) {
+  return "seat:{" + std::string(event) + "}:" + std::to_string(seat);
+}
+
+redisContext* redis_connect(const std::string& addr, std::string* error) {
+  const int fd = connect_tcp(addr, false, error);
+  if (fd < 0) return nullptr;
+  redisContext* c = redisConnectFd(fd);
+  if (c == nullptr || c->err) {
+    *error = "redis " + addr + ": " + (c != nullptr ? c->errstr : "out of memory");
+    if (c != nullptr) redisFree(c);  // closes fd
+    else ::close(fd);
+    return nullptr;
+  }
+  return c;
+}
 
 namespace {
 

@@ -20,13 +20,23 @@
 #pragma once
 
 #include <array>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "tools/load/codec.h"
 
+struct redisContext;
 struct redisReader;
 
 namespace boxoffice::load {
+
+// The key of seat `seat` of event `event`: seat:{event}:seat.
+std::string redis_seat_key(std::string_view event, uint32_t seat);
+
+// A blocking hiredis connection to HOST:PORT (scripts, --verify), over connect_tcp(); null and
+// *error when it cannot be made. Free it with redisFree().
+redisContext* redis_connect(const std::string& addr, std::string* error);
 
 extern const char kHoldManyScript[];
 extern const char kConfirmScript[];
@@ -63,7 +73,7 @@ class RedisCodec : public Codec {
   TargetOptions options_;
   redisReader* reader_;
   std::vector<char> scratch_;
-  std::vector<Sent> sent_;  // a ring of pipeline_depth + 1
+  std::vector<Sent> sent_;  // a ring, like InOrderTags (one spare entry), with what replies need
   size_t sent_head_ = 0;
   size_t sent_size_ = 0;
   uint64_t connection_id_;

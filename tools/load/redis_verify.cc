@@ -1,5 +1,7 @@
 #include "tools/load/redis_verify.h"
 
+#include "tools/load/redis_codec.h"
+
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
@@ -25,20 +27,17 @@ ReplyPtr next_reply(redisContext* c) {
   return ReplyPtr(static_cast<redisReply*>(reply));
 }
 
-std::string seat_key(const std::string& event, uint32_t seat) {
-  return "seat:{" + event + "}:" + std::to_string(seat);
-}
-
 }  // namespace
 
-VerifyResult verify_redis(const std::string& addr, VerifyInput input) {
+VerifyResult verify_redis(const std::string& addr, VerifyInput* input_out) {
+  const VerifyInput& input = *input_out;
   VerifyResult r;
-  check_client_tickets(&input, &r);
+  check_client_tickets(input_out, &r);
   const std::vector<TicketSeen>& tickets = input.tickets;
-  const size_t colon = addr.rfind(':');
-  Context c(redisConnect(addr.substr(0, colon).c_str(), std::stoi(addr.substr(colon + 1))));
-  if (!c || c->err) {
-    note_mismatch(&r, "verify: cannot connect to " + addr);
+  std::string error;
+  Context c(redis_connect(addr, &error));
+  if (!c) {
+    note_mismatch(&r, "verify: " + error);
     r.mismatches = 1;
     return r;
   }
@@ -47,7 +46,7 @@ VerifyResult verify_redis(const std::string& addr, VerifyInput input) {
   for (size_t begin = 0; begin < tickets.size(); begin += kBatch) {
     const size_t end = std::min(tickets.size(), begin + kBatch);
     for (size_t i = begin; i < end; ++i) {
-      const std::string key = seat_key(input.event, tickets[i].seat_index);
+      const std::string key = redis_seat_key(input.event, tickets[i].seat_index);
       redisAppendCommand(c.get(), "GET %b", key.data(), key.size());
       redisAppendCommand(c.get(), "PTTL %b", key.data(), key.size());
     }
@@ -60,7 +59,7 @@ VerifyResult verify_redis(const std::string& addr, VerifyInput input) {
       if (!value || !ttl) {  // the rest cannot be checked: each counts as missing
         note_mismatch(&r, "verify: the connection to " + addr + " failed");
         r.tickets_missing += tickets.size() - i;
-        r.mismatches = r.tickets_missing + r.seats_double_sold + r.ticket_ids_repeated;
+        sum_mismatches(&r);
         return r;
       }
       if (value->type != REDIS_REPLY_STRING) {
@@ -128,8 +127,7 @@ VerifyResult verify_redis(const std::string& addr, VerifyInput input) {
       note_mismatch(&r, "verify: SCAN of " + pattern + " failed");
     }
   }
-  r.mismatches = r.tickets_missing + r.tickets_not_valid + r.tickets_wrong_seat +
-                 r.seats_double_sold + r.ticket_ids_repeated + r.count_mismatches + r.unanswered;
+  sum_mismatches(&r);
   return r;
 }
 

@@ -15,6 +15,6 @@
 
 namespace boxoffice::load {
 
-VerifyResult verify_redis(const std::string& addr, VerifyInput input);
+VerifyResult verify_redis(const std::string& addr, VerifyInput* input);
 
 }  // namespace boxoffice::load

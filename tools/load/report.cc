@@ -39,7 +39,8 @@ std::string summary_text(const RunReport& r) {
       "boxoffice-load %s %s: %u connections x pipeline %u, %u thread(s) on %s, %.2f s%s%s: "
       "%.0f ops/s, "
       "ok %llu, conflicts %llu, errors %llu%s%s%s\n"
-      "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f  max %.1f\n",
+      "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f  max %.1f;  "
+      "client CPU %.2f cores\n",
       r.target.c_str(), r.scenario.c_str(), r.connections, r.pipeline, r.threads, r.io.c_str(),
       r.elapsed_s,
       r.rate_ops_per_s > 0
@@ -50,7 +51,7 @@ std::string summary_text(const RunReport& r) {
       errors.empty() ? "" : " (", errors.c_str(), errors.empty() ? "" : ")",
       us(r.latency.value_at_percentile_ns(50)), us(r.latency.value_at_percentile_ns(90)),
       us(r.latency.value_at_percentile_ns(99)), us(r.latency.value_at_percentile_ns(99.9)),
-      us(r.latency.value_at_percentile_ns(99.99)), us(r.latency.max_ns()));
+      us(r.latency.value_at_percentile_ns(99.99)), us(r.latency.max_ns()), r.client_cpu_cores);
   std::string text = line;
   if (r.protocol_errors + r.connections_lost + r.unanswered > 0) {
     text += "  protocol errors " + std::to_string(r.protocol_errors) + ", connections lost " +

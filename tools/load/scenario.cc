@@ -19,11 +19,6 @@ void SharedSeats::mark_taken(uint32_t seat_index) {
   if ((before & bit) == 0) taken_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool SharedSeats::known_taken(uint32_t seat_index) const {
-  BOXOFFICE_ASSERT(seat_index < seats_total_);
-  return (words_[seat_index / 64].load(std::memory_order_relaxed) >> (seat_index % 64)) & 1;
-}
-
 uint32_t SharedSeats::next_not_taken(uint32_t from) const {
   BOXOFFICE_ASSERT(from < seats_total_);
   const uint32_t words = (seats_total_ + 63) / 64;
@@ -150,8 +145,5 @@ void Scenario::on_reply(const Operation& op, const Reply& reply) {
   }
 }
 
-bool Scenario::finished() const {
-  return config_.kind == ScenarioKind::kOnsale && shared_->all_taken();
-}
 
 }  // namespace boxoffice::load

@@ -42,7 +42,6 @@ class SharedSeats {
  public:
   explicit SharedSeats(uint32_t seats_total);
   void mark_taken(uint32_t seat_index);
-  bool known_taken(uint32_t seat_index) const;
   // The first seat at or after `from` (wrapping) not known taken; seats_total when none is left.
   uint32_t next_not_taken(uint32_t from) const;
   bool all_taken() const { return taken_count() >= seats_total_; }
@@ -64,7 +63,6 @@ class Scenario {
   bool next(Operation* op);
   // Learns from an answer: flow queues the second step, onsale marks seats taken.
   void on_reply(const Operation& op, const Reply& reply);
-  bool finished() const;
 
   // The seats held by this thread's holds that are still open (held, not confirmed/released).
   int64_t open_hold_seats() const { return open_hold_seats_; }

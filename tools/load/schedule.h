@@ -25,7 +25,6 @@ class OpenLoopSchedule {
   }
   bool due(int64_t now_ns) const { return next_ns() <= now_ns; }
   void advance() { ++sent_; }
-  uint64_t sent() const { return sent_; }
   // Requests whose time has come by now_ns and have not been sent: the backlog.
   uint64_t backlog(int64_t now_ns) const {
     if (now_ns < start_ns_) return 0;

@@ -99,13 +99,16 @@ int UringTransport::wait(int64_t timeout_ns, std::span<Completion> out) {
   if (result < 0 && result != -ETIME && result != -EINTR) return result;
   size_t count = 0;
   unsigned head;
+  unsigned seen = 0;
   io_uring_for_each_cqe(&ring_, head, cqe) {
     if (count == out.size()) break;
+    ++seen;
     const uint64_t data = io_uring_cqe_get_data64(cqe);
+    if (data == LIBURING_UDATA_TIMEOUT) continue;  // the wait's own timeout (kernels < 5.11)
     out[count++] = {static_cast<uint32_t>(data >> 1), static_cast<Completion::Kind>(data & 1),
                     cqe->res};
   }
-  io_uring_cq_advance(&ring_, static_cast<unsigned>(count));
+  io_uring_cq_advance(&ring_, seen);
   return static_cast<int>(count);
 }
 

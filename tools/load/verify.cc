@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <string_view>
 
 namespace boxoffice::load {
 namespace {
@@ -39,7 +38,14 @@ void check_client_tickets(VerifyInput* input, VerifyResult* r_out) {
   }
 }
 
-VerifyResult verify(ControlClient* client, VerifyInput input) {
+void sum_mismatches(VerifyResult* r) {
+  r->mismatches = r->tickets_missing + r->tickets_not_valid + r->tickets_wrong_seat +
+                  r->seats_double_sold + r->ticket_ids_repeated + r->count_mismatches +
+                  r->unanswered;
+}
+
+VerifyResult verify(ControlClient* client, VerifyInput* input_out) {
+  VerifyInput& input = *input_out;
   VerifyResult r;
   check_client_tickets(&input, &r);
   const std::vector<TicketSeen>& tickets = input.tickets;
@@ -100,8 +106,7 @@ VerifyResult verify(ControlClient* client, VerifyInput input) {
                    ", the clients hold " + std::to_string(input.open_hold_seats) + " seats");
     }
   }
-  r.mismatches = r.tickets_missing + r.tickets_not_valid + r.tickets_wrong_seat +
-                 r.seats_double_sold + r.ticket_ids_repeated + r.count_mismatches + r.unanswered;
+  sum_mismatches(&r);
   return r;
 }
 

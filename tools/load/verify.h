@@ -53,7 +53,8 @@ struct VerifyResult {
   std::vector<std::string> details;  // the first few mismatches, for humans
 };
 
-VerifyResult verify(ControlClient* client, VerifyInput input);
+// Sorts input->tickets by seat (check_client_tickets) and leaves them so for further checks.
+VerifyResult verify(ControlClient* client, VerifyInput* input);
 
 // The client-side checks (both targets): sorts input->tickets by seat and counts seats with two
 // tickets and ticket ids handed out twice into *r.
@@ -62,5 +63,8 @@ void check_client_tickets(VerifyInput* input, VerifyResult* r);
 void note_mismatch(VerifyResult* r, std::string detail);
 // A ticket id as text (a NUL-padded short id without its padding).
 std::string ticket_id_text(const TicketSeen& ticket);
+// Sets r->mismatches to the sum of every count of something wrong (the MariaDB ones excluded:
+// verify_mariadb adds its own).
+void sum_mismatches(VerifyResult* r);
 
 }  // namespace boxoffice::load

@@ -1,6 +1,5 @@
 #include "tools/load/worker.h"
 
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,7 +73,6 @@ void Worker::run() {
     result_.io_failed = true;
     return;
   }
-  result_.io_backend = transport_->name();
   for (uint32_t i = 0; i < connection_count; ++i) {
     transport_->add(i, connections_[i].fd);
     arm_receive(i);
@@ -132,8 +130,10 @@ void Worker::run() {
     const int64_t wait_ns = std::max<int64_t>(0, wake_ns - now);
     Completion completions[kCompletionsPerWait];
     const int n = transport_->wait(wait_ns, completions);
-    if (n < 0) {
+    if (n < 0) {  // the transport itself failed: what is in flight is lost
       std::fprintf(stderr, "boxoffice-load: %s wait: %s\n", transport_->name(), std::strerror(-n));
+      result_.unanswered += in_flight_;
+      result_.io_failed = true;
       break;
     }
     for (int i = 0; i < n; ++i) {

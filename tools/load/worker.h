@@ -54,9 +54,8 @@ struct WorkerResult {
   std::vector<TicketSeen> tickets;  // with record_tickets
   int64_t open_hold_seats = 0;
   int64_t last_reply_ns = 0;  // the last counted answer's time
-  std::string io_backend;     // the transport run() used: "io_uring" or "epoll"
-  std::string io_fallback;    // why io_uring could not be used, else empty
-  bool io_failed = false;     // no transport could be set up (IoChoice::kUring refused)
+  std::string io_fallback;    // why io_uring could not be set up, else empty
+  bool io_failed = false;     // no transport, or it failed during the run
 };
 
 class Worker {
