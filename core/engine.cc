@@ -752,7 +752,7 @@ bool Engine::try_expire(WorkerContext& worker, uint32_t hold_index, uint32_t ver
 }
 
 uint32_t Engine::expire_due(WorkerContext& worker, int64_t now_ms,
-                            const std::function<void(int64_t)>& expired_late_ms) {
+                            const std::function<void(int64_t late_ms)>& on_expired) {
   uint32_t expired = 0;
   worker.wheel().advance(now_ms, [&](uint32_t hold_index, uint64_t cookie, int64_t) {
     const auto version = static_cast<uint32_t>(cookie);
@@ -764,7 +764,7 @@ uint32_t Engine::expire_due(WorkerContext& worker, int64_t now_ms,
       worker.wheel().schedule(hold_index, version, deadline);  // extended since it was armed
     } else if (try_expire(worker, hold_index, version, now_ms)) {
       ++expired;
-      if (expired_late_ms) expired_late_ms(now_ms - deadline);
+      if (on_expired) on_expired(now_ms - deadline);
     }
   });
   return expired;

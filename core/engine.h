@@ -211,11 +211,11 @@ class Engine {
   VoidOutcome void_ticket(WorkerContext& worker, TicketId ticket, int64_t now_ms);
 
   // Expires the holds on `worker`'s wheel whose deadline has passed; returns how many. With
-  // `expired_late_ms`, calls it for each with how late it ran (now_ms - deadline, >= 0), for
+  // `on_expired`, calls it for each with how late it ran (late_ms = now_ms - deadline), for
   // monitoring (holds a buyer found overdue and expired on the spot are not timed: they ended
   // earlier than the wheel would have ended them).
   uint32_t expire_due(WorkerContext& worker, int64_t now_ms,
-                      const std::function<void(int64_t)>& expired_late_ms = {});
+                      const std::function<void(int64_t late_ms)>& on_expired = {});
 
   // Rebuilding a table from the journal and MariaDB (persist/restore.h), before any booking
   // call and on one thread. Nothing is logged. restore_event() must be given the events in

@@ -244,13 +244,13 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
   for (size_t z = 0; z < layout.zones_.size(); ++z) {
     const Zone& zone = layout.zones_[z];
     if (zone.general_admission) {
-      if (zone.seat_count == 0) continue;
+      BOXOFFICE_ASSERT(zone.seat_count > 0);  // validated: a capacity of at least 1
       layout.segment_first_seat_.push_back(zone.first_seat);
       layout.segment_home_.push_back(kGeneralAdmission | static_cast<uint32_t>(z));
       continue;
     }
     for (uint32_t r = zone.first_row; r < zone.first_row + zone.row_count; ++r) {
-      if (layout.rows_[r].seat_count == 0) continue;
+      BOXOFFICE_ASSERT(layout.rows_[r].seat_count > 0);  // validated: a row has seats
       layout.segment_first_seat_.push_back(layout.rows_[r].first_seat);
       layout.segment_home_.push_back(r);
     }

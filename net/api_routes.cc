@@ -227,7 +227,8 @@ HttpResponse ApiRoutes::handle(const HttpRequest& request) {
     probe.path = "/" + parts[0];
     return ops_->handle(probe);
   }
-  if (log_ != nullptr && log_->failed() && !is_health_route(parts)) {
+  if (log_ != nullptr && durability_ != Durability::kMemory && log_->failed() &&
+      !is_health_route(parts)) {
     // Every reply would wait for the journal to recover: say so at once instead.
     stats_.refused_busy();
     HttpResponse response = error_response(

@@ -46,7 +46,6 @@ struct HttpServer::Worker {
   std::deque<Held> held;  // in arrival order
   // Connections given a reply since the last flush_replies() (a reference held on each).
   std::vector<bufferevent*> unflushed;
-  evbuffer* body = nullptr;  // lent to evhttp_send_reply, which takes its contents
 
   ~Worker() {
     if (turn != nullptr) event_free(turn);
@@ -56,7 +55,6 @@ struct HttpServer::Worker {
     if (stop_fd >= 0) ::close(stop_fd);
     for (bufferevent* connection : unflushed) bufferevent_decref(connection);
     if (http != nullptr) evhttp_free(http);  // frees the bound listener too
-    if (body != nullptr) evbuffer_free(body);
     if (base != nullptr) event_base_free(base);
   }
   void schedule_turn() {
@@ -138,8 +136,7 @@ int64_t now_ms() {
   return int64_t{now.tv_sec} * 1000 + now.tv_usec / 1000;
 }
 
-// `body`: an empty buffer to lend evhttp (it takes the contents; the buffer stays empty).
-void send(evhttp_request* raw, const HttpResponse& response, evbuffer* body) {
+void send(evhttp_request* raw, const HttpResponse& response) {
   evkeyvalq* headers = evhttp_request_get_output_headers(raw);
   evhttp_add_header(headers, "Content-Type", response.content_type.c_str());
   if (response.retry_after_s > 0) {
@@ -148,15 +145,15 @@ void send(evhttp_request* raw, const HttpResponse& response, evbuffer* body) {
   for (const auto& [name, value] : response.headers) {
     evhttp_add_header(headers, name.c_str(), value.c_str());
   }
-  BOXOFFICE_ASSERT(evbuffer_get_length(body) == 0);
   if (evhttp_request_get_command(raw) == EVHTTP_REQ_HEAD) {
     // The headers of the GET, no body (evhttp would send one).
     evhttp_add_header(headers, "Content-Length", std::to_string(response.body.size()).c_str());
   } else {
-    evbuffer_add(body, response.body.data(), response.body.size());
+    // Into the request's own output buffer (no buffer to allocate or lend).
+    evbuffer_add(evhttp_request_get_output_buffer(raw), response.body.data(),
+                 response.body.size());
   }
-  evhttp_send_reply(raw, response.status, reason(response.status), body);
-  evbuffer_drain(body, evbuffer_get_length(body));  // already empty but for a gone client
+  evhttp_send_reply(raw, response.status, reason(response.status), nullptr);
 }
 
 HttpResponse unavailable(const std::string& message) {
@@ -271,7 +268,7 @@ void HttpServer::Worker::reply(evhttp_request* raw, const HttpResponse& response
   evhttp_connection* connection = evhttp_request_get_connection(raw);
   bufferevent* socket =
       connection != nullptr ? evhttp_connection_get_bufferevent(connection) : nullptr;
-  send(raw, response, body);
+  send(raw, response);
   if (socket != nullptr) {
     bufferevent_incref(socket);  // flush_replies() may find the connection closed, not freed
     unflushed.push_back(socket);
@@ -373,7 +370,7 @@ std::string HttpServer::start() {
     event_config_free(config);
     if (worker->base == nullptr) return "cannot create an event base";
     worker->http = evhttp_new(worker->base);
-    worker->body = evbuffer_new();
+    worker->unflushed.reserve(256);  // grows only past 256 replies in one loop pass
     worker->turn = event_new(worker->base, -1, 0, on_turn, worker.get());
     worker->tick = event_new(worker->base, -1, EV_PERSIST, on_tick, worker.get());
     worker->accept_retry = event_new(worker->base, -1, 0, on_accept_retry, worker.get());
@@ -381,7 +378,7 @@ std::string HttpServer::start() {
     worker->stop_event = worker->stop_fd >= 0 ? event_new(worker->base, worker->stop_fd, EV_READ,
                                                           on_stop, worker.get())
                                               : nullptr;
-    if (worker->http == nullptr || worker->body == nullptr || worker->turn == nullptr ||
+    if (worker->http == nullptr || worker->turn == nullptr ||
         worker->tick == nullptr || worker->accept_retry == nullptr ||
         worker->stop_event == nullptr) {
       return "cannot create an HTTP server";

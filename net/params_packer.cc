@@ -94,7 +94,7 @@ void ParamsPacker::add_string(std::string_view key, std::string_view value) {
 
 void ParamsPacker::add_json(std::string_view key, const nlohmann::json& value) {
   pack_key(key);
-  nlohmann::json::to_msgpack(value, nlohmann::detail::output_adapter<uint8_t>(bytes_));
+  nlohmann::json::to_msgpack(value, bytes_);
 }
 
 bool ParamsPacker::add_body(std::string_view text, uint32_t depth_max) {

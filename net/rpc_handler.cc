@@ -151,29 +151,36 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
       break;
     }
     scratch_.clear();
-    // Whether the reply may show a change whose record is not durable yet (a ping shows none).
-    bool shows_state = request.method != Method::kPing;
-    if (log_ != nullptr && log_->failed() && request.method != Method::kPing) {
-      // Every reply would wait for the journal to recover: refuse at once instead, showing
-      // nothing, so a client hears BUSY rather than nothing (HTTP answers 503 the same way).
-      busy_why_ = "the sales journal cannot be written (" + log_->last_error() + "); retry";
+    // Whether the reply may show a change whose record is not durable yet: only a request that
+    // runs (a ping shows nothing).
+    bool shows_state = false;
+    if (durability_ != Durability::kMemory && log_ != nullptr && log_->failed() &&
+        request.method != Method::kPing) {
+      // Replies would wait for the journal to recover: refuse at once instead, showing nothing,
+      // so the client hears BUSY (after what its connection already has waiting, in order).
+      // HTTP answers 503 the same way.
+      if (busy_why_.empty()) {  // once per failure, not per refused request
+        busy_why_ = "the sales journal cannot be written (" + log_->last_error() + "); retry";
+      }
       Dispatcher::pack_busy(request.msgid, busy_why_.c_str(), &scratch_);
       stats_.refused_busy();
-      shows_state = false;
     } else if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
                request.error == nullptr) {
       ++run;
       subscribe(request, id, &output);
+      shows_state = true;
     } else if (run < requests_per_read_max_) {
       dispatcher_.handle(request, &s, now_ms, &scratch_);
+      shows_state = request.method != Method::kPing;
       ++run;
     } else {
       Dispatcher::pack_busy(request.msgid, "too many requests in one read; retry", &scratch_);
       stats_.refused_busy();
     }
     consumed += frame_bytes;
-    const uint64_t needed =
-        durability_ == Durability::kMemory || !shows_state ? 0 : log_->appended_sequence();
+    const uint64_t needed = shows_state && durability_ != Durability::kMemory
+                                ? log_->appended_sequence()
+                                : 0;
     if (!gate_.send(id, output,
                     {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()}, needed,
                     reply_bound())) {
@@ -226,6 +233,7 @@ void RpcHandler::on_datasync(uint64_t cookie, int result) {
   if (result == 0) {
     stats_.journal_synced(monotonic_ns() - sync_started_ns_);
     log_->synced(cookie);
+    busy_why_.clear();
     gate_.release(reply_bound());
     return;
   }

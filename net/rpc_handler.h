@@ -92,7 +92,8 @@ class RpcHandler : public ConnectionHandler {
   uint32_t notification_backlog_bytes_;
   std::vector<Session> sessions_;  // by connection slot (low 32 bits of the id)
   msgpack::sbuffer scratch_;       // one response at a time; keeps its capacity
-  std::string busy_why_;           // the BUSY message while the journal cannot be written
+  std::string busy_why_;           // the BUSY message while the journal cannot be written (built
+                                   // once per failure; cleared by a successful sync)
   msgpack::sbuffer notice_;        // a `lost` notice
   SeatFeed* feed_;
   std::vector<Subscription> subscriptions_;  // capacity fixed at construction
