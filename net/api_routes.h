@@ -70,6 +70,8 @@ class ApiRoutes : public HttpRoutes {
   void on_turn(int64_t now_ms) override;
   void on_stop() override;
   void refused_busy() override { stats_.refused_busy(); }
+  void connection_opened() override { stats_.connection_opened(); }
+  void connection_closed() override { stats_.connection_closed(); }
 
   const RequestStats& stats() const { return stats_; }
 

@@ -119,7 +119,7 @@ struct Slot {
   bool readable = false;       // in EventReactor::readable_ this turn
   bool flush_queued = false;   // in EventReactor::flush_queue_
   bool write_armed = false;    // write_event is pending: the socket would block
-  int64_t last_active_ms = 0;  // monotonic; last byte read or written
+  int64_t last_active_ms = 0;  // monotonic; last whole request read or byte written
   event* read_event = nullptr;
   event* write_event = nullptr;
   uint8_t* mapping = nullptr;  // input buffer, then output buffer
@@ -163,7 +163,8 @@ class EventReactor final : public Reactor {
   void flush_connections();
   void flush_connection(Slot& slot);
   void begin_close(Slot& slot);
-  void close_connection(Slot& slot);
+  // `reset`: a peer closed for misbehaving; drop what it did not read (reset_on_close).
+  void close_connection(Slot& slot, bool reset = false);
   void sweep_idle();
   void drain();
   void deliver_datasync();
@@ -487,7 +488,6 @@ void EventReactor::read_connection(Slot& slot) {
     begin_close(slot);
     return;
   }
-  slot.last_active_ms = now_ms_;
   slot.input_length += static_cast<uint32_t>(n);
 
   bool close_requested = false;
@@ -496,17 +496,18 @@ void EventReactor::read_connection(Slot& slot) {
                         slot.output, &close_requested);
   BOXOFFICE_ASSERT(consumed <= slot.input_length);
   if (consumed > 0) {
+    slot.last_active_ms = now_ms_;  // a whole request: bytes of a partial one do not count
     slot.input_length -= static_cast<uint32_t>(consumed);
     std::memmove(slot.mapping, slot.mapping + consumed, slot.input_length);
   }
   if (close_requested) {
     if (slot.output.overflowed) {
-      close_connection(slot);  // its output would not drain; do not wait for it
+      close_connection(slot, true);  // its output would not drain; do not wait for it
     } else {
       begin_close(slot);
     }
   } else if (slot.input_length == options_.input_bytes_max) {
-    close_connection(slot);  // one frame larger than input_bytes_max
+    close_connection(slot, true);  // one frame larger than input_bytes_max
   }
 }
 
@@ -531,7 +532,7 @@ void EventReactor::flush_connections() {
 void EventReactor::flush_connection(Slot& slot) {
   ConnectionOutput& output = slot.output;
   if (slot.state == SlotState::kClosing && output.overflowed) {
-    close_connection(slot);
+    close_connection(slot, true);
     return;
   }
   while (output.length > 0) {
@@ -573,11 +574,12 @@ void EventReactor::begin_close(Slot& slot) {
   queue_flush(slot);
 }
 
-void EventReactor::close_connection(Slot& slot) {
+void EventReactor::close_connection(Slot& slot, bool reset) {
   BOXOFFICE_ASSERT(slot.state != SlotState::kFree);
   const ConnectionId id = slot.id();
   event_del(slot.read_event);
   event_del(slot.write_event);
+  if (reset) reset_on_close(slot.fd);
   close(slot.fd);
   munmap(slot.mapping, slot.mapping_bytes);
   slot.fd = -1;
@@ -602,7 +604,8 @@ void EventReactor::sweep_idle() {
   for (uint32_t i = 0; i < slots_touched_; i++) {
     Slot& slot = slots_[i];
     if (slot.state != SlotState::kFree && slot.last_active_ms <= idle_before_ms) {
-      close_connection(slot);
+      // Idle with replies it never read: reset; otherwise an orderly close.
+      close_connection(slot, slot.output.length > 0 || unsent_bytes(slot.fd) > 0);
     }
   }
 }

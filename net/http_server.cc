@@ -18,7 +18,9 @@
 #include <string_view>
 #include <vector>
 
+#include "net/http_connections.h"
 #include "net/http_json.h"
+#include "net/reactor_support.h"
 #include "shm/check.h"
 
 namespace boxoffice::net {
@@ -33,6 +35,7 @@ struct HttpServer::Worker {
   evhttp* http = nullptr;
   evconnlistener* listener = nullptr;
   HttpRoutes* routes = nullptr;
+  std::unique_ptr<HttpConnections> connections;  // the cap and the whole-request deadline
   // Activated by each request: it runs after the callbacks already queued in this pass of the
   // loop (one priority for everything, so nothing can starve it).
   event* turn = nullptr;
@@ -43,6 +46,8 @@ struct HttpServer::Worker {
   bool turn_pending = false;
   bool stopping = false;
   int64_t accept_error_logged_at_ms = 0;
+  int64_t swept_at_ms = 0;
+  uint64_t refused_reported = 0;  // connections->refused() already told to the routes
   std::deque<Held> held;  // in arrival order
   // Connections given a reply since the last flush_replies() (a reference held on each).
   std::vector<bufferevent*> unflushed;
@@ -55,6 +60,7 @@ struct HttpServer::Worker {
     if (stop_fd >= 0) ::close(stop_fd);
     for (bufferevent* connection : unflushed) bufferevent_decref(connection);
     if (http != nullptr) evhttp_free(http);  // frees the bound listener too
+    connections.reset();                     // the last references to evhttp's bufferevents
     if (base != nullptr) event_base_free(base);
   }
   void schedule_turn() {
@@ -64,6 +70,7 @@ struct HttpServer::Worker {
   }
   void reply(evhttp_request* raw, const HttpResponse& response);
   void flush_replies();
+  void sweep_connections(int64_t now_ms);
   void run_turn();
   void release();
   void stop();
@@ -130,6 +137,9 @@ const char* reason(int status) {
   }
 }
 
+// Connections are counted, refused over the cap and cut at their deadline this often.
+constexpr int64_t kConnectionSweepIntervalMs = 100;
+
 int64_t now_ms() {
   timeval now{};
   evutil_gettimeofday(&now, nullptr);
@@ -187,8 +197,22 @@ void take_headers(const evkeyvalq& headers, HttpRequest* request) {
   }
 }
 
+bufferevent* socket_of(evhttp_request* raw) {
+  evhttp_connection* connection = evhttp_request_get_connection(raw);
+  return connection != nullptr ? evhttp_connection_get_bufferevent(connection) : nullptr;
+}
+
 void on_request(evhttp_request* raw, void* arg) {
   auto* worker = static_cast<HttpServer::Worker*>(arg);
+  bufferevent* socket = socket_of(raw);
+  worker->connections->request_read(socket);
+  if (worker->connections->over_cap(socket)) {
+    HttpResponse response = unavailable("too many HTTP connections; retry");
+    response.headers.emplace_back("Connection", "close");
+    worker->reply(raw, response);
+    worker->schedule_turn();
+    return;
+  }
   if (worker->stopping) {
     HttpResponse response = unavailable("the server is stopping");
     response.headers.emplace_back("Connection", "close");
@@ -236,7 +260,17 @@ void on_turn(evutil_socket_t, short, void* arg) {
 }
 
 void on_tick(evutil_socket_t, short, void* arg) {
-  static_cast<HttpServer::Worker*>(arg)->run_turn();
+  auto* worker = static_cast<HttpServer::Worker*>(arg);
+  worker->run_turn();
+  const int64_t now = monotonic_ms();
+  if (now - worker->swept_at_ms >= kConnectionSweepIntervalMs) worker->sweep_connections(now);
+}
+
+bufferevent* on_new_connection(event_base*, void* arg) {
+  auto* worker = static_cast<HttpServer::Worker*>(arg);
+  bufferevent* socket = worker->connections->open(monotonic_ms());
+  if (socket != nullptr) worker->routes->connection_opened();
+  return socket;
 }
 
 // accept() failed, most likely out of file descriptors: stop accepting for a moment instead of
@@ -265,11 +299,10 @@ void on_stop(evutil_socket_t, short, void* arg) { static_cast<HttpServer::Worker
 
 void HttpServer::Worker::reply(evhttp_request* raw, const HttpResponse& response) {
   // The connection is looked up first: a request whose client has gone is freed by the send.
-  evhttp_connection* connection = evhttp_request_get_connection(raw);
-  bufferevent* socket =
-      connection != nullptr ? evhttp_connection_get_bufferevent(connection) : nullptr;
+  bufferevent* socket = socket_of(raw);
   send(raw, response);
   if (socket != nullptr) {
+    connections->reply_given(socket, monotonic_ms());
     bufferevent_incref(socket);  // flush_replies() may find the connection closed, not freed
     unflushed.push_back(socket);
   }
@@ -299,6 +332,12 @@ void HttpServer::Worker::flush_replies() {
     bufferevent_decref(socket);  // may free a connection that evhttp closed meanwhile
   }
   unflushed.clear();
+}
+
+void HttpServer::Worker::sweep_connections(int64_t now_ms) {
+  swept_at_ms = now_ms;
+  for (size_t freed = connections->sweep(now_ms); freed > 0; freed--) routes->connection_closed();
+  for (; refused_reported < connections->refused(); refused_reported++) routes->refused_busy();
 }
 
 void HttpServer::Worker::release() {
@@ -370,6 +409,8 @@ std::string HttpServer::start() {
     event_config_free(config);
     if (worker->base == nullptr) return "cannot create an event base";
     worker->http = evhttp_new(worker->base);
+    worker->connections = std::make_unique<HttpConnections>(
+        worker->base, options_.connections_max, int64_t{options_.timeout_s} * 1000);
     worker->unflushed.reserve(256);  // grows only past 256 replies in one loop pass
     worker->turn = event_new(worker->base, -1, 0, on_turn, worker.get());
     worker->tick = event_new(worker->base, -1, EV_PERSIST, on_tick, worker.get());
@@ -404,11 +445,15 @@ std::string HttpServer::start() {
     evhttp_bind_listener(worker->http, worker->listener);
     evhttp_set_max_headers_size(worker->http, options_.header_bytes_max);
     evhttp_set_max_body_size(worker->http, options_.body_bytes_max);
-    evhttp_set_timeout(worker->http, options_.timeout_s);
+    // One second more than the whole-request deadline (HttpConnections), which thus comes
+    // first: it resets a connection whose replies are stuck unread, where evhttp's own timeout
+    // would close it in order and leave the unread replies queued in the kernel for minutes.
+    evhttp_set_timeout(worker->http, options_.timeout_s + 1);
     evhttp_set_allowed_methods(worker->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                                  EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT |
                                                  EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(worker->http, on_request, worker.get());
+    evhttp_set_bevcb(worker->http, on_new_connection, worker.get());
     const timeval tick{options_.tick_ms / 1000, static_cast<int>(options_.tick_ms % 1000) * 1000};
     event_add(worker->tick, &tick);
     workers_.push_back(std::move(worker));

@@ -16,7 +16,9 @@
 //
 // Overload and errors: more than held_replies_max held replies, and every request once stop()
 // has begun, are answered 503 without running; an accept() error (out of descriptors) pauses
-// accepting for 100 ms instead of spinning.
+// accepting for 100 ms instead of spinning. Connections (net/http_connections.h): at most
+// connections_max per thread (more are answered 503 and closed), and each whole request must
+// arrive within timeout_s, so trickling or idle clients cannot hold connections for ever.
 //
 // Thread safety: start() and stop() from one owner thread. Each HttpRoutes is called only by
 // its own server thread.
@@ -37,7 +39,10 @@ struct HttpOptions {
   uint16_t port = 8080;  // 0: pick a free port (see HttpServer::port())
   uint32_t header_bytes_max = 16 * 1024;
   uint32_t body_bytes_max = 1u << 20;  // larger bodies: 413
-  int timeout_s = 30;                  // a request not read or written within: closed
+  // Each whole request must arrive within this of the connection's accept or its last reply
+  // (keep-alive idling counts), and each read or write progress within it: else closed.
+  int timeout_s = 30;
+  uint32_t connections_max = 10'000;   // per thread; more are answered 503 and closed
   int64_t tick_ms = 10;                // HttpRoutes::on_turn at least this often
   uint32_t held_replies_max = 8192;    // per thread; further requests: 503 before they run
 };
@@ -71,8 +76,12 @@ class HttpRoutes {
   // The server stops: after this nothing runs (no more on_turn); replies still held afterwards
   // are answered 503.
   virtual void on_stop() {}
-  // A request was answered 503 without running (too many held replies).
+  // A request or connection was answered 503 without running (too many held replies, too
+  // many connections).
   virtual void refused_busy() {}
+  // A connection was accepted / closed (for the open-connection gauge).
+  virtual void connection_opened() {}
+  virtual void connection_closed() {}
 };
 
 class HttpServer {

@@ -114,15 +114,17 @@ void append_map(const msgpack::object_map& map, std::string* out) {
 void append_base64(std::span<const uint8_t> bytes, std::string* out) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  out->reserve(out->size() + (bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
+  const size_t start = out->size();
+  out->resize(start + (bytes.size() + 2) / 3 * 4);
+  char* text = out->data() + start;
+  for (size_t i = 0; i < bytes.size(); i += 3, text += 4) {
     const uint32_t n = uint32_t{bytes[i]} << 16 |
                        (i + 1 < bytes.size() ? uint32_t{bytes[i + 1]} << 8 : 0) |
                        (i + 2 < bytes.size() ? uint32_t{bytes[i + 2]} : 0);
-    out->push_back(kAlphabet[n >> 18 & 63]);
-    out->push_back(kAlphabet[n >> 12 & 63]);
-    out->push_back(i + 1 < bytes.size() ? kAlphabet[n >> 6 & 63] : '=');
-    out->push_back(i + 2 < bytes.size() ? kAlphabet[n & 63] : '=');
+    text[0] = kAlphabet[n >> 18 & 63];
+    text[1] = kAlphabet[n >> 12 & 63];
+    text[2] = i + 1 < bytes.size() ? kAlphabet[n >> 6 & 63] : '=';
+    text[3] = i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
   }
 }
 

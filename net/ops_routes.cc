@@ -147,10 +147,11 @@ void OpsRoutes::requests(std::string* out) const {
     }
   }
   {
-    Family f(out, "boxoffice_connections", "gauge", "Open msgpack-rpc connections.");
-    int64_t open = 0;
-    for (const RequestStats* s : state_->rpc_stats) open += s->connections_open();
-    f.sample("interface=\"rpc\"", static_cast<double>(open));
+    Family f(out, "boxoffice_connections", "gauge", "Open connections.");
+    for (const auto& [name, all] : interfaces) {
+      const uint64_t open = sum(*all, [](const RequestStats& s) { return s.connections_open(); });
+      f.sample("interface=\"" + std::string(name) + "\"", static_cast<double>(open));
+    }
   }
   {
     Family f(out, "boxoffice_busy_rejections_total", "counter",

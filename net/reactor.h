@@ -33,7 +33,9 @@ struct ReactorOptions {
   uint32_t connections_max = 10'000;     // per reactor; further accepts are closed at once
   uint32_t input_bytes_max = 1u << 20;   // unconsumed input per connection (a frame)
   uint32_t output_bytes_max = 4u << 20;  // unsent output per connection, then it is closed
-  int64_t idle_timeout_ms = 60'000;      // no bytes in either direction: closed
+  // No whole request received and no byte sent for this long: closed. Bytes of a partial
+  // request do not count, so a client trickling a frame a byte at a time is closed too.
+  int64_t idle_timeout_ms = 60'000;
   int cpu = -1;                          // pin the thread to this CPU; -1: no pinning
 };
 

@@ -2,8 +2,10 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +85,16 @@ void pin_current_thread(int cpu, const char* who) {
   if (int result = pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus); result != 0) {
     std::fprintf(stderr, "%s: cannot pin to cpu %d: %s\n", who, cpu, std::strerror(result));
   }
+}
+
+void reset_on_close(int fd) {
+  const linger reset{.l_onoff = 1, .l_linger = 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+}
+
+size_t unsent_bytes(int fd) {
+  int bytes = 0;
+  return ioctl(fd, SIOCOUTQ, &bytes) == 0 && bytes > 0 ? static_cast<size_t>(bytes) : 0;
 }
 
 size_t round_up_to_page(size_t bytes) {

@@ -25,6 +25,14 @@ std::string open_listener(const std::string& host, uint16_t port, bool nonblocki
 // with `who` and is not fatal.
 void pin_current_thread(int cpu, const char* who);
 
+// Makes the next close() of `fd` reset the connection (SO_LINGER 0) instead of leaving unsent
+// bytes to the kernel: for a peer closed for misbehaving (idle, not reading its replies, an
+// oversized request), whose unread output would otherwise stay queued, and its socket alive,
+// until the peer reads or the kernel gives up minutes later.
+void reset_on_close(int fd);
+// Bytes written to `fd` that the peer has not acknowledged yet (the kernel's send queue).
+size_t unsent_bytes(int fd);
+
 size_t round_up_to_page(size_t bytes);
 std::string errno_text(const char* what, int error);
 

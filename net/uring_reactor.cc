@@ -327,7 +327,7 @@ struct Connection {
   uint8_t* input = nullptr;
   uint32_t input_bytes = 0;          // unconsumed bytes at input[0, input_bytes)
   uint32_t input_touched_bytes = 0;  // high-water mark
-  int64_t active_at_ms = 0;          // last byte in either direction (monotonic clock)
+  int64_t active_at_ms = 0;          // last whole request read or byte sent (monotonic clock)
   ConnectionOutput output;
 };
 
@@ -377,7 +377,8 @@ class UringReactor final : public Reactor {
   void open_connection(int fd);
   void deliver_input(uint32_t slot, const uint8_t* bytes, size_t byte_count);
   void begin_flushing(uint32_t slot);
-  void begin_draining(uint32_t slot);
+  // `reset`: a peer closed for misbehaving; drop what it did not read (reset_on_close).
+  void begin_draining(uint32_t slot, bool reset = false);
   void release_if_drained(uint32_t slot);
   void begin_stop();
 
@@ -667,7 +668,6 @@ void UringReactor::on_recv(uint32_t slot, uint32_t generation, int result, uint3
   if ((flags & IORING_CQE_F_MORE) == 0) connection->recv_armed = false;
   if (result > 0 && bytes != nullptr) {
     if (connection->state == ConnectionState::kOpen) {
-      connection->active_at_ms = now_ms_;
       deliver_input(slot, bytes, static_cast<size_t>(result));
     }
   } else if (result == 0) {
@@ -708,12 +708,13 @@ void UringReactor::deliver_input(uint32_t slot, const uint8_t* bytes, size_t byt
       return;
     }
     if (consumed > 0) {
+      connection.active_at_ms = now_ms_;  // a whole request: bytes of a partial one do not count
       const size_t left_bytes = connection.input_bytes - consumed;
       std::memmove(connection.input, connection.input + consumed, left_bytes);
       connection.input_bytes = static_cast<uint32_t>(left_bytes);
     }
     if (connection.output.overflowed()) {
-      begin_draining(slot);  // output_bytes_max exceeded: the peer does not keep up
+      begin_draining(slot, true);  // output_bytes_max exceeded: the peer does not keep up
       return;
     }
     if (close_requested) {
@@ -721,7 +722,7 @@ void UringReactor::deliver_input(uint32_t slot, const uint8_t* bytes, size_t byt
       return;
     }
     if (connection.input_bytes == input_bytes_max) {
-      begin_draining(slot);  // a full buffer and no whole frame in it: a frame over the limit
+      begin_draining(slot, true);  // a full buffer and no whole frame in it: over the limit
       return;
     }
   }
@@ -759,13 +760,14 @@ void UringReactor::begin_flushing(uint32_t slot) {
   queue(slot);  // submit_work() sends what is left, then drains
 }
 
-void UringReactor::begin_draining(uint32_t slot) {
+void UringReactor::begin_draining(uint32_t slot, bool reset) {
   Connection& connection = connections_[slot];
   if (connection.state != ConnectionState::kOpen &&
       connection.state != ConnectionState::kFlushing) {
     return;
   }
   connection.state = ConnectionState::kDraining;
+  if (reset) reset_on_close(connection.fd);
   handler_->on_close(connection_id(slot, connection.generation));
   if (connection.recv_armed || connection.send_in_flight) {
     // Cancel by fd ends the multishot recv and a send stuck on a full socket; the shutdown makes
@@ -833,7 +835,11 @@ void UringReactor::sweep_idle() {
     }
     const bool idle = options_.idle_timeout_ms > 0 &&
                       now_ms_ - connection.active_at_ms >= options_.idle_timeout_ms;
-    if (idle || flush_overdue) begin_draining(slot);
+    // Idle with replies it never read: reset; otherwise an orderly close.
+    if (idle || flush_overdue) {
+      begin_draining(slot, flush_overdue || connection.output.pending_bytes() > 0 ||
+                               unsent_bytes(connection.fd) > 0);
+    }
   }
 }
 
@@ -843,7 +849,7 @@ void UringReactor::submit_work() {
     const uint32_t slot = work_list_[index];
     Connection& connection = connections_[slot];
     connection.queued = false;
-    if (connection.output.overflowed()) begin_draining(slot);  // output_bytes_max exceeded
+    if (connection.output.overflowed()) begin_draining(slot, true);  // output_bytes_max exceeded
     switch (connection.state) {
       case ConnectionState::kOpen:
         if (!connection.recv_armed) arm_recv(slot);

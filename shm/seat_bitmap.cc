@@ -164,9 +164,15 @@ void copy_free_bits(const Word* words, uint32_t first_bit, uint32_t end_bit,
     const uint64_t value = words[word_of(bit)].load(std::memory_order_acquire);
     const uint32_t in_word = bit % kBitsPerWord;
     const uint32_t take = std::min(kBitsPerWord - in_word, bit_total - i);
-    const uint64_t free_bits = ~value >> in_word;
-    for (uint32_t k = 0; k < take; ++k) {
-      if ((free_bits >> k) & 1) out[(i + k) / 8] |= static_cast<uint8_t>(1u << ((i + k) % 8));
+    uint64_t free_bits = ~value >> in_word;
+    if (take < kBitsPerWord) free_bits &= (uint64_t{1} << take) - 1;
+    // Output bit i is bit i % 8 of byte i / 8: OR the word in at that bit offset, a byte at a
+    // time (at most 9 bytes for 64 bits; a map of 100k seats was 1 ms bit by bit).
+    const uint32_t shift = i % 8;
+    const unsigned __int128 shifted = static_cast<unsigned __int128>(free_bits) << shift;
+    uint8_t* byte = out.data() + i / 8;
+    for (uint32_t b = 0; b < (shift + take + 7) / 8; ++b) {
+      byte[b] |= static_cast<uint8_t>(shifted >> (8 * b));
     }
     i += take;
   }

@@ -73,6 +73,7 @@ struct Config {
   unsigned http_threads = 1;
   uint32_t http_body_bytes_max = 1u << 20;
   int http_timeout_s = 30;
+  uint32_t http_connections_max = 10'000;
   std::string data_dir = "./var";
   std::string shm_path;  // default /dev/shm/boxoffice-<port>
   // One per core, leaving a worker index for the HTTP thread on very large machines.
@@ -491,6 +492,7 @@ int run(const Config& config) {
     }
     http_options.body_bytes_max = config.http_body_bytes_max;
     http_options.timeout_s = config.http_timeout_s;
+    http_options.connections_max = config.http_connections_max;
     http = std::make_unique<net::HttpServer>(http_options, per_thread);
     if (std::string http_error = http->start(); !http_error.empty()) {
       log(LogLevel::kError, "--http %s: %s", config.http.c_str(), http_error.c_str());
@@ -606,8 +608,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1024u, 64u << 20))
       ->capture_default_str();
   app.add_option("--http-timeout-s", config.http_timeout_s,
-                 "HTTP connections that send or take no bytes for this long are closed")
+                 "each whole HTTP request must arrive within this of the connection's accept or "
+                 "last reply (idle keep-alive included), and each read or write progress within "
+                 "it; else the connection is closed")
       ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  app.add_option("--http-connections-max", config.http_connections_max,
+                 "open HTTP connections per HTTP thread; more are answered 503 and closed")
+      ->check(CLI::Range(1u, 1'000'000u))
       ->capture_default_str();
   app.add_option("--data-dir", config.data_dir, "directory for runtime files")
       ->capture_default_str();
@@ -681,7 +689,7 @@ int main(int argc, char** argv) {
                  "seats in one hold or buy")
       ->check(CLI::Range(1u, shm::kSeatsPerHoldMax))
       ->capture_default_str();
-  app.add_option("--idle-timeout-ms", config.idle_timeout_ms, "close connections idle this long")
+  app.add_option("--idle-timeout-ms", config.idle_timeout_ms, "close connections that send no whole request and are sent nothing for this long")
       ->check(CLI::Range(int64_t{100}, int64_t{86'400'000}))
       ->capture_default_str();
   app.add_option("--hold-ttl-default-ms", config.hold_ttl_default_ms, "hold TTL when none is given")

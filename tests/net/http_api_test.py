@@ -966,6 +966,94 @@ class HttpTimeoutTest(ServerTestCase):
             sock.close()
         self.assertTrue(s.ok("GET", "/v1/ping")["pong"])
 
+    def test_a_trickled_request_is_cut_at_the_deadline(self):
+        # libevent's own timeout is per read: a byte every 300 ms would keep it alive for ever.
+        # The whole request must arrive within --http-timeout-s of the accept.
+        sock = socket.create_connection(("127.0.0.1", self.server.http_port), timeout=TIMEOUT_S)
+        started = time.monotonic()
+        request = b"GET /v1/ping HTTP/1.1\r\nHost: t\r\n" + b"X-Slow: 1\r\n" * 100 + b"\r\n"
+        cut_after_s = None
+        for byte in request:
+            try:
+                sock.send(bytes([byte]))
+            except OSError:  # EPIPE / ECONNRESET: the server closed it
+                cut_after_s = time.monotonic() - started
+                break
+            time.sleep(0.3)
+        sock.close()
+        self.assertIsNotNone(cut_after_s, "a request trickled over 100 s was never cut")
+        self.assertGreater(cut_after_s, 1.5)
+        self.assertLess(cut_after_s, 5)
+
+    def test_keep_alive_requests_each_get_the_deadline(self):
+        # Requests on one keep-alive connection, each sent whole, 1.2 s apart (3.6 s in all):
+        # every one is within its own deadline, so the connection lives.
+        sock = socket.create_connection(("127.0.0.1", self.server.http_port), timeout=TIMEOUT_S)
+        for _ in range(3):
+            sock.sendall(b"GET /v1/ping HTTP/1.1\r\nHost: t\r\n\r\n")
+            reply = b""
+            while b"pong" not in reply:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, "closed within its deadline")
+                reply += chunk
+            self.assertEqual(status_of(reply), 200)
+            time.sleep(1.2)
+        sock.close()
+
+
+class HttpConnectionCapTest(ServerTestCase):
+    server_args = ("--http-connections-max", "4")
+
+    def connections_open(self):
+        text = self.server.request("GET", "/metrics").body.decode()
+        return int(float(re.search(r'^boxoffice_connections\{interface="http"\} (\S+)$', text,
+                                   re.M).group(1)))
+
+    def test_connections_over_the_cap_are_refused_with_503(self):
+        s = self.server
+        deadline = time.monotonic() + 5
+        while (open_now := self.connections_open()) > 1 and time.monotonic() < deadline:
+            # Closed connections leave the count at the next sweep (every 100 ms); each poll's
+            # own connection is closed right after it.
+            time.sleep(0.3)
+        self.assertEqual(open_now, 1)  # the /metrics request's own
+        time.sleep(0.3)  # and it is gone
+        held = [socket.create_connection(("127.0.0.1", s.http_port), timeout=TIMEOUT_S)
+                for _ in range(4)]
+        try:
+            # The fifth, silent: told 503 (the JSON error map, Retry-After) and closed.
+            over = socket.create_connection(("127.0.0.1", s.http_port), timeout=TIMEOUT_S)
+            raw, end = read_all(over, 3)
+            over.close()
+            self.assertEqual(status_of(raw), 503, raw)
+            self.assertIn(b"Retry-After: 1", raw)
+            self.assertEqual(end, "eof", raw)
+            body = json.loads(raw.split(b"\r\n\r\n", 1)[1])
+            self.assertEqual(body["error"]["name"], "BUSY")
+            # The sixth, with a request at once: the same 503, and its request did not run.
+            over = socket.create_connection(("127.0.0.1", s.http_port), timeout=TIMEOUT_S)
+            over.sendall(b'POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}')
+            raw, end = read_all(over, 3)
+            over.close()
+            self.assertEqual(status_of(raw), 503, raw)
+            self.assertIn(b"Connection: close", raw)
+            # The four under the cap are served.
+            for sock in held:
+                sock.sendall(b"GET /v1/ping HTTP/1.1\r\nHost: t\r\n\r\n")
+                self.assertEqual(status_of(sock.recv(65536)), 200)
+        finally:
+            for sock in held:
+                sock.close()
+        # Once they close, new connections are served again.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if s.request("GET", "/v1/ping").status == 200:
+                break
+            time.sleep(0.1)
+        self.assertTrue(s.ok("GET", "/v1/ping")["pong"])
+        metrics = s.request("GET", "/metrics").body.decode()
+        self.assertRegex(metrics, r'boxoffice_busy_rejections_total\{interface="http"\} [2-9]')
+
 
 # ---------------------------------------------------------------------------------------------
 # 4. The CQRS ticketing platform's routes, as its users run them

@@ -149,12 +149,14 @@ class Server:
     """One boxofficed process, restartable with the same flags.
 
     `directory` holds its log files; `args` are its flags (--listen is added: a fixed port
-    chosen once, so restarts keep it)."""
+    chosen once, so restarts keep it); `env`, if given, maps environment variables set for the
+    process on top of the test's own environment."""
 
-    def __init__(self, binary, directory, args, port=None):
+    def __init__(self, binary, directory, args, port=None, env=None):
         self.binary = binary
         self.directory = directory
         self.args = list(args)
+        self.env = dict(env) if env else None
         self.port = port or free_port()
         self.process = None
         self.starts = 0
@@ -176,8 +178,9 @@ class Server:
         self.starts += 1
         self.log_path = os.path.join(self.directory, f"boxofficed-{self.starts}.log")
         with open(self.log_path, "wb") as log:
+            env = {**os.environ, **self.env} if self.env else None
             self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=log)
+                                            stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,0 +1,79 @@
+// HttpConnections: one HTTP thread's open connections, so that their number is capped and each
+// must deliver every whole request within a deadline. evhttp (libevent 2.1) has neither: its
+// timeout is per read or write, so a client that trickles a request a byte at a time holds a
+// connection (and its buffers) forever, and it accepts every connection it is offered.
+//
+// evhttp asks open() for each new connection's bufferevent (evhttp_set_bevcb). The table keeps a
+// reference on each, so it can tell when evhttp has freed the connection: bufferevent_free()
+// clears its callbacks, and sweep() then drops the last reference (which closes the socket).
+// The server tells the table when a connection's request was read (its clock stops while the
+// server works and while its reply waits for the journal) and when the reply was handed over
+// (the clock starts again for the next request, which keep-alive idling counts towards).
+//
+// What sweep() closes, by shutting the socket down (evhttp then sees the end of the stream and
+// frees the connection itself):
+//   - a connection whose whole request has not arrived request_timeout_ms after its accept or
+//     its last reply (a slow or trickling sender, an idle keep-alive connection);
+//   - a connection over connections_max that has not sent a request, after writing it a canned
+//     503 with Retry-After (one whose request arrived first is answered 503 by the server,
+//     which asks over_cap()).
+//
+// Thread safety: one table per HTTP thread, used only by that thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+
+struct bufferevent;
+struct event_base;
+
+namespace boxoffice::net {
+
+class HttpConnections {
+ public:
+  HttpConnections(event_base* base, uint32_t connections_max, int64_t request_timeout_ms);
+  ~HttpConnections();  // drops every reference it holds
+  HttpConnections(const HttpConnections&) = delete;
+  HttpConnections& operator=(const HttpConnections&) = delete;
+
+  // A new connection's bufferevent (socket not set yet: evhttp sets it), or nullptr when none
+  // can be made.
+  bufferevent* open(int64_t now_ms);
+  // A whole request arrived on `socket`: its deadline stops until reply_given().
+  void request_read(bufferevent* socket);
+  // The reply to its request was handed to evhttp: the deadline for its next request starts.
+  void reply_given(bufferevent* socket, int64_t now_ms);
+  // Whether `socket` was accepted while connections_max were open (answer it 503 and close).
+  bool over_cap(bufferevent* socket) const;
+  // Forgets connections evhttp freed; closes those past their deadline and refuses those over
+  // the cap that sent no request. Returns how many connections evhttp freed.
+  size_t sweep(int64_t now_ms);
+
+  size_t open_count() const { return connections_.size(); }
+  uint64_t timed_out() const { return timed_out_; }   // closed by the request deadline
+  uint64_t refused() const { return refused_; }       // over connections_max: told 503
+
+ private:
+  enum class State : uint8_t {
+    kWaiting,    // for a whole request, since since_ms
+    kInRequest,  // read, not yet replied to: no deadline
+    kRefused,    // over the cap, told 503 at since_ms; cut after a grace if still open
+    kShut,       // shut down; evhttp frees it on its next read
+  };
+  struct Connection {
+    int64_t since_ms = 0;
+    State state = State::kWaiting;
+    bool over_cap = false;
+  };
+  static void shut_down(bufferevent* socket, Connection& connection);
+
+  event_base* base_;
+  const uint32_t connections_max_;
+  const int64_t request_timeout_ms_;
+  std::unordered_map<bufferevent*, Connection> connections_;
+  uint64_t timed_out_ = 0;
+  uint64_t refused_ = 0;
+};
+
+}  // namespace boxoffice::net
