@@ -124,7 +124,6 @@ size_t HttpConnections::sweep(int64_t now_ms) {
           refused_++;
         } else if (waited_ms >= request_timeout_ms_) {
           shut_down(socket, connection);
-          timed_out_++;
         }
         break;
       case State::kRefused:

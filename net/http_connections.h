@@ -4,8 +4,8 @@
 // connection (and its buffers) forever, and it accepts every connection it is offered.
 //
 // evhttp asks open() for each new connection's bufferevent (evhttp_set_bevcb). The table keeps a
-// reference on each, so it can tell when evhttp has freed the connection: bufferevent_free()
-// clears its callbacks, and sweep() then drops the last reference (which closes the socket).
+// reference on each, so it can tell when evhttp has freed the connection (bufferevent_free()
+// clears its callbacks; the socket is closed then) and sweep() drops the last reference.
 // The server tells the table when a connection's request was read (its clock stops while the
 // server works and while its reply waits for the journal) and when the reply was handed over
 // (the clock starts again for the next request, which keep-alive idling counts towards).
@@ -50,9 +50,7 @@ class HttpConnections {
   // the cap that sent no request. Returns how many connections evhttp freed.
   size_t sweep(int64_t now_ms);
 
-  size_t open_count() const { return connections_.size(); }
-  uint64_t timed_out() const { return timed_out_; }   // closed by the request deadline
-  uint64_t refused() const { return refused_; }       // over connections_max: told 503
+  uint64_t refused() const { return refused_; }  // over connections_max: told 503
 
  private:
   enum class State : uint8_t {
@@ -72,7 +70,6 @@ class HttpConnections {
   const uint32_t connections_max_;
   const int64_t request_timeout_ms_;
   std::unordered_map<bufferevent*, Connection> connections_;
-  uint64_t timed_out_ = 0;
   uint64_t refused_ = 0;
 };
 

@@ -14,7 +14,8 @@ For --active-s it keeps up, against the msgpack-rpc and the HTTP listener:
   rpc_garbage                 random bytes, 64 KiB at a time, reconnecting when cut;
   http_header_flood           64 KiB of headers, reconnecting when cut;
 connection churners (garbage, floods) at a bounded rate, so that the driver's own CPU does not
-stand in for the server's. Then for --quiet-s it sends nothing more (nor reconnects) and only
+stand in for the server's; a long-lived one the server closes is opened again, so the
+population holds for the whole active phase. Then for --quiet-s it sends nothing more (nor reconnects) and only
 watches its sockets for the server closing them (reading and dropping whatever comes, but for
 the non-readers, whose connection state it asks the kernel instead).
 
@@ -79,8 +80,16 @@ class Driver:
         self.rng = random.Random(7)
         self.closed = {}
         self.sending = []  # connections with bytes still to send
+        self.specs = {}    # long-lived kind -> (port, bytes it sends)
+        self.reopen = []   # long-lived kinds closed by the server, to open again
         self.trickled_at = 0.0
         self.nonreaders_checked_at = 0.0
+
+    def open_long_lived(self, kind, port, pending, base):
+        self.specs[kind] = (port, pending)
+        if kind in self.args.kinds:
+            for _ in range(max(1, int(base * self.args.scale))):
+                self.connect(kind, port, pending)
 
     def connect(self, kind, port, pending=b""):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -103,6 +112,8 @@ class Driver:
         conn.closed_at = time.monotonic()
         if by_server:
             self.closed[conn.kind] = self.closed.get(conn.kind, 0) + 1
+            if not self.quiet and conn.kind in self.specs:
+                self.reopen.append(conn.kind)  # the same population all the active phase
         if not conn.kind.endswith("nonreader"):
             self.sel.unregister(conn.sock)
         conn.sock.close()
@@ -135,32 +146,22 @@ class Driver:
 
     def open_all(self):
         a = self.args
-
-        def n(kind, base):
-            return max(1, int(base * a.scale)) if kind in a.kinds else 0
-
-        for _ in range(n("rpc_idle", 1500)):
-            self.connect("rpc_idle", a.rpc_port)
-        for _ in range(n("http_idle", 500)):
-            self.connect("http_idle", a.http_port)
-        for _ in range(n("rpc_trickle", 200)):
-            self.connect("rpc_trickle", a.rpc_port, TRICKLED_FRAME)
-        for _ in range(n("http_slowloris", 300)):
-            self.connect("http_slowloris", a.http_port,
-                         b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: y\r\n" * 1000)
-        for _ in range(n("http_lying_length", 100)):
-            self.connect("http_lying_length", a.http_port,
-                         b"POST /v1/events/" + a.event.encode() + b"/holds HTTP/1.1\r\n"
-                         b"Host: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 100000\r\n\r\n{\"seats\":")
+        event = a.event.encode()
+        self.open_long_lived("rpc_idle", a.rpc_port, b"", 1500)
+        self.open_long_lived("http_idle", a.http_port, b"", 500)
+        self.open_long_lived("rpc_trickle", a.rpc_port, TRICKLED_FRAME, 200)
+        self.open_long_lived("http_slowloris", a.http_port,
+                             b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: y\r\n" * 1000, 300)
+        self.open_long_lived("http_lying_length", a.http_port,
+                             b"POST /v1/events/" + event + b"/holds HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                             b"{\"seats\":", 100)
         rpc_big = b"".join(rpc_request(i, "availability", {"event": a.event, "bitmap": True})
                            for i in range(2000))
-        for _ in range(n("rpc_nonreader", 50)):
-            self.connect("rpc_nonreader", a.rpc_port, rpc_big)
-        http_big = (b"GET /v1/events/" + a.event.encode() + b"/availability?bitmap=true HTTP/1.1"
-                    b"\r\nHost: x\r\n\r\n") * 2000
-        for _ in range(n("http_nonreader", 50)):
-            self.connect("http_nonreader", a.http_port, http_big)
+        self.open_long_lived("rpc_nonreader", a.rpc_port, rpc_big, 50)
+        http_big = (b"GET /v1/events/" + event + b"/availability?bitmap=true HTTP/1.1\r\n"
+                    b"Host: x\r\n\r\n") * 2000
+        self.open_long_lived("http_nonreader", a.http_port, http_big, 50)
 
     def churn(self, kind, port, now):
         """Keeps one connection of `kind` sending CHURN_BYTES; a new one CHURN_PER_S a second."""
@@ -178,6 +179,9 @@ class Driver:
     def step(self, now):
         a = self.args
         if not self.quiet:
+            for kind in self.reopen[:200]:
+                self.connect(kind, *self.specs[kind])
+            del self.reopen[:200]
             if "rpc_garbage" in a.kinds:
                 self.churn("rpc_garbage", a.rpc_port, now)
             if "http_header_flood" in a.kinds:

@@ -44,10 +44,11 @@ Worker::Worker(const WorkerConfig& config, SharedRun* shared_run, SharedSeats* s
     c.output = std::make_unique<OutputBuffer>(c.codec->request_bytes_max() * config.pipeline * 2);
     c.slots.resize(config.pipeline);
     for (uint32_t s = config.pipeline; s-- > 0;) c.free_slots.push_back(static_cast<uint16_t>(s));
-    for (uint32_t s = 0; s < config.pipeline; ++s) ready_.push_back(static_cast<uint32_t>(i));
   }
-  // Ready slots are taken from the back: spread the first requests over the connections.
-  std::reverse(ready_.begin(), ready_.end());
+  // Ready slots are taken from the front: the first requests go round the connections.
+  for (uint32_t s = 0; s < config.pipeline; ++s) {
+    for (size_t i = 0; i < fds.size(); ++i) ready_.push_back(static_cast<uint32_t>(i));
+  }
   open_connections_ = connections_.size();
 }
 
@@ -104,8 +105,8 @@ void Worker::run() {
           }
           op.intended_ns = schedule->next_ns();
           schedule->advance();
-          const uint32_t index = ready_.back();
-          ready_.pop_back();
+          const uint32_t index = ready_.front();
+          ready_.pop_front();
           if (connections_[index].open) send(index, &op);
         }
       } else {
@@ -158,8 +159,8 @@ void Worker::send_due(int64_t now_ns) {
       return;
     }
     op.intended_ns = now_ns;
-    const uint32_t index = ready_.back();
-    ready_.pop_back();
+    const uint32_t index = ready_.front();
+    ready_.pop_front();
     if (connections_[index].open) send(index, &op);
   }
 }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <deque>
 #include <vector>
 
 #include "tools/load/codec.h"
@@ -101,7 +102,10 @@ class Worker {
   SharedRun* shared_;
   Scenario scenario_;
   std::vector<Connection> connections_;
-  std::vector<uint32_t> ready_;  // a connection index per free slot
+  // A connection index per free slot, oldest first: the open loop sends on the connection idle
+  // longest, so every connection stays in use (as many clients would) and none sits idle past
+  // a server's keep-alive timeout.
+  std::deque<uint32_t> ready_;
   std::vector<uint32_t> dirty_;  // connections with output to write
   std::unique_ptr<Transport> transport_;
   uint64_t in_flight_ = 0;
