@@ -103,7 +103,7 @@ run hostile "~5,400 hostile connections for 60 s (idle, slowloris, lying Content
   "$python" tests/reliability/hostile_clients_test.py "$boxofficed" "$load" --long
 run linearizability "kill -9 and SIGSTOP/SIGCONT during a contended run" \
   "every seat's history linearizable; no acknowledged sale lost; no seat sold twice" \
-  '/^summary:/ { sub(/^summary: /, ""); print }' \
+  '/^linearizability: / { sub(/^linearizability: /, ""); print }' \
   "$python" tests/reliability/linearizability_test.py "$boxofficed" --long
 run hold_expiry "20k holds/s with short TTLs" \
   "every expiry within 100 ms of its deadline; expired confirms get HOLD_EXPIRED" \

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/best_available.h"
 #include "core/json_document.h"
@@ -52,6 +54,12 @@ namespace {
 
 constexpr uint32_t kHoldVersionMask = (1u << shm::kHoldVersionBits) - 1;
 constexpr int kBestAttemptsMax = 16;  // hold_best retries when chosen seats go under us
+// seat(): a read caught between another thread's steps on the seat spins, then yields, then
+// sleeps 20 us at a time, for a second at most: only a descheduled thread takes longer than
+// nanoseconds (it holds no lock and does no I/O between the steps, so it always finishes them).
+constexpr int kSeatReadSpinsMax = 64;
+constexpr int kSeatReadYieldsMax = 256;
+constexpr int kSeatReadAttemptsMax = kSeatReadYieldsMax + 50'000;
 
 // Single-writer counter bump: the line belongs to the calling worker.
 void bump(std::atomic<int64_t>& counter, int64_t delta) {
@@ -561,7 +569,9 @@ bool Engine::acquire_or_expire(WorkerContext& worker, const EventRuntime& event,
 bool Engine::expire_overdue_owners(WorkerContext& worker, const EventRuntime& event,
                                    const SeatList& taken, int64_t now_ms) {
   bool expired = false;
-  const int64_t now_rel_s = rel_ms(now_ms) / 1000;
+  // Rounded up, as deadlines are: a hold whose deadline second has begun is looked at (its
+  // control word has the exact deadline), so an overdue one is never skipped.
+  const int64_t now_rel_s = (rel_ms(now_ms) + 999) / 1000;
   for (uint32_t i = 0; i < taken.count; ++i) {
     // Owner and deadline are hints read from the seat's own line (they may change under us):
     // only a hold that may be overdue costs a look at its control word, and try_expire checks
@@ -1384,14 +1394,34 @@ SeatInfo Engine::seat(uint32_t event_index, uint32_t seat_index) const {
     return info;
   }
   info.location = event->layout.locate(seat_index);
-  if (shm::test_bit(event->sold, seat_index)) {
-    const TicketRecord record = shm::read_ticket(event->tickets[seat_index]);
-    info.state = SeatState::kSold;
-    info.ticket = TicketId::make(event_index, seat_index, record.nonce);
-  } else if (shm::test_bit(event->taken, seat_index)) {
-    info.state = SeatState::kHeld;
+  // A seat taken but not sold is held only while a hold owns it. Taken with no owner is a step
+  // inside another operation (a buy between its taken and sold bits, a void between clearing
+  // them, a hold before it records itself, a release after it clears itself), all of which
+  // other requests already see as taken: read again until the steps are done (a few hundred
+  // nanoseconds, unless that thread was descheduled), so that a seat being bought or voided is
+  // never reported held. Past kSeatReadAttemptsMax the read reports held.
+  for (int attempt = 0;; ++attempt) {
+    if (shm::test_bit(event->sold, seat_index)) {
+      const TicketRecord record = shm::read_ticket(event->tickets[seat_index]);
+      info.state = SeatState::kSold;
+      info.ticket = TicketId::make(event_index, seat_index, record.nonce);
+      return info;
+    }
+    if (!shm::test_bit(event->taken, seat_index)) {
+      info.state = SeatState::kFree;
+      return info;
+    }
+    if (event->tickets[seat_index].owner.load(std::memory_order_acquire) != 0 ||
+        attempt == kSeatReadAttemptsMax) {
+      info.state = SeatState::kHeld;
+      return info;
+    }
+    if (attempt >= kSeatReadYieldsMax) {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    } else if (attempt >= kSeatReadSpinsMax) {
+      std::this_thread::yield();
+    }
   }
-  return info;
 }
 
 void Engine::sold_seats(uint32_t event_index, uint64_t skip, uint32_t max,

@@ -246,5 +246,39 @@ TEST_F(EngineStressTest, RacesOnOneHoldHaveOneWinner) {
   RecordProperty("rounds_freed", freed);
 }
 
+// seat() while another thread buys and voids the same seat, with no hold anywhere: the seat is
+// reported free or sold, never held (a buy sets taken before sold, a void clears sold before
+// taken; a read caught between the two steps must not see a hold).
+TEST_F(EngineStressTest, SeatReadsNeverReportAHoldDuringABuyOrAVoid) {
+  uint32_t e = 0;
+  ASSERT_TRUE(engine_->create_event(kHotEvent, now_ms_, &e).is_ok());
+#if defined(__SANITIZE_THREAD__)
+  constexpr int kSales = 5'000;
+#else
+  constexpr int kSales = 200'000;
+#endif
+  std::atomic<bool> done{false};
+  std::thread seller([&] {
+    WorkerContext worker(1, 1024, now_ms_, 1);
+    const uint32_t seat[] = {7};
+    for (int i = 0; i < kSales; ++i) {
+      SaleOutcome sale = engine_->buy(worker, e, seat, {}, now_ms_);
+      ASSERT_TRUE(sale.status.is_ok()) << sale.status.to_string();
+      ASSERT_TRUE(engine_->void_ticket(worker, sale.tickets[0], now_ms_).status.is_ok());
+    }
+    done = true;
+  });
+  uint64_t reads = 0, held = 0, sold = 0;
+  while (!done.load()) {
+    const SeatState state = engine_->seat(e, 7).state;
+    ++reads;
+    held += state == SeatState::kHeld;
+    sold += state == SeatState::kSold;
+  }
+  seller.join();
+  EXPECT_EQ(held, 0u) << "of " << reads << " reads";
+  EXPECT_GT(sold, 0u);  // the reads did overlap the sales
+}
+
 }  // namespace
 }  // namespace boxoffice
