@@ -511,7 +511,8 @@ class CrashLoopTest(DurabilityCase):
         self.assertGreater(totals["taken"], 0, totals)   # the load did conflict
         self.assertGreater(totals["void"], 0, totals)
         self.assertNotIn("ERROR", log)
-        print(f"\n  summary: {kills} kills; answers {totals}; {len(ledger.tickets)} tickets acknowledged, "
+        print(f"\n  summary: {kills} kills, {len(ledger.tickets)} tickets acknowledged, "
+              f"{len(ledger.voided)} voids, {totals['sent']} requests\n  {kills} kills; answers {totals}; {len(ledger.tickets)} tickets acknowledged, "
               f"{len(ledger.voided)} voids; unanswered keyed buys retried: {replayed} replayed, "
               f"{fresh} ran fresh", file=sys.stderr)
         notes = {}

@@ -138,7 +138,7 @@ class DiskFullTest(unittest.TestCase):
                 self.assertIsNone(error, f"acknowledged ticket {ticket} lost: {error}")
                 self.assertEqual(result["status"], "valid")
                 self.assertEqual(result["seat"]["index"], seat)
-        sys.stderr.write(f"{len(acknowledged)} acknowledged sales kept through a full disk, "
+        sys.stderr.write(f"summary: {len(acknowledged)} acknowledged sales kept through a full disk, "
                          "its recovery and a reboot\n")
         self.server.stop()  # a clean drain: exit status 0 (and no sanitizer report)
 

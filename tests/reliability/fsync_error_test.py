@@ -257,7 +257,7 @@ class FsyncErrorTest(unittest.TestCase):
             sys.stderr.write(f"cycle: 20 refusals in {busy_s * 1000:.1f} ms; held sale "
                              f"acknowledged {held_s * 1000:.0f} ms after the fault ended; "
                              f"5 sales after it in {resume_s * 1000:.1f} ms\n")
-        sys.stderr.write(f"{len(self.acknowledged)} acknowledged sales, {len(self.refused)} "
+        sys.stderr.write(f"summary: {len(self.acknowledged)} acknowledged sales, {len(self.refused)} "
                          f"refused, kept through {ARGS.cycles} fdatasync failures, kill -9, a "
                          f"crash while failing (held sale: {unknown_state}) and a reboot\n")
 

@@ -341,6 +341,8 @@ class LinearizabilityTest(unittest.TestCase):
         self.lives = []  # [started_s, gone_s or None] of each server process (monotonic)
         self.kills = 0
         self.pauses = 0
+        self.ops_total = 0
+        self.indeterminate_total = 0
 
     def remove_table(self):
         for path in [self.shm, *glob.glob(glob.escape(self.shm) + ".log-*")]:
@@ -399,6 +401,9 @@ class LinearizabilityTest(unittest.TestCase):
         for round_number in range(ROUNDS):
             self.run_round(round_number)
         self.server.stop()  # a clean drain: exit status 0 (and no sanitizer report)
+        print(f"summary: {ROUNDS} round(s), {self.ops_total} ops ({self.indeterminate_total} "
+              f"indeterminate), {self.kills} kills, {self.pauses} pauses, every seat "
+              "linearizable", file=sys.stderr, flush=True)
 
     def run_round(self, round_number):
         """One round on an event of its own: the load and the faults, the final reads, the
@@ -433,6 +438,8 @@ class LinearizabilityTest(unittest.TestCase):
             self.fail(f"{summary}\nhistory: {path}\n{details}")
         self.assert_the_load_was_meaningful(history, self.kills - kills_before,
                                             self.pauses - pauses_before)
+        self.ops_total += len(ops)
+        self.indeterminate_total += sum(1 for op in ops if op.completed_s is None)
 
     def load(self, event, round_number):
         """The shoppers' processes run while the faults come; returns what each sent."""

@@ -92,6 +92,11 @@ class OverloadTest(unittest.TestCase):
             f"{after['served_per_s']:,.0f}; p99 us {baseline['p99_us']:.0f} / "
             f"{overload['p99_us']:.0f} / {after['p99_us']:.0f}; RSS kB {rss_before} -> "
             f"{rss_after}\n")
+        sys.stderr.write(
+            f"summary: {overload['served_per_s']:,.0f} served/s with 160x the requests in flight "
+            f"({overload['served_per_s'] / baseline['served_per_s']:.2f}x the baseline's "
+            f"{baseline['served_per_s']:,.0f}/s), RSS +{(rss_after - rss_before) / 1024:.0f} MiB, "
+            f"p99 after {after['p99_us']:.0f} us (baseline {baseline['p99_us']:.0f} us)\n")
         self.assertGreaterEqual(overload["served_per_s"], 0.9 * baseline["served_per_s"])
         if not under_asan(pid):  # ASan's quarantine and shadow memory grow RSS by themselves
             self.assertLess(rss_after - rss_before, RSS_GROWTH_MAX_KB)
