@@ -439,6 +439,25 @@ TEST_P(ReactorTest, IdleConnectionsAreClosed) {
   EXPECT_TRUE(busy.wait_closed(3'000));  // and then it goes idle too
 }
 
+// Idleness counts whole requests: a client sending a byte every 40 ms but never a whole line
+// (the echo handler's request) is closed at the idle timeout all the same.
+TEST_P(ReactorTest, ARequestTrickledAByteAtATimeIsClosedAtTheIdleTimeout) {
+  ReactorOptions options;
+  options.idle_timeout_ms = 200;
+  auto server = serve(options);
+  ASSERT_EQ(server->error(), "");
+  Client trickler(server->port());
+  ASSERT_TRUE(trickler.connected());
+  const auto begin = Clock::now();
+  bool closed = false;
+  while (!closed && elapsed_ms(begin) < kWaitMs) {
+    (void)send(trickler.fd(), "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    closed = trickler.wait_closed(40);
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_GE(elapsed_ms(begin), 190);
+}
+
 TEST_P(ReactorTest, HandlerCloseFlushesThenCloses) {
   auto server = serve();
   ASSERT_EQ(server->error(), "");
