@@ -11,7 +11,7 @@ Checked: during the overload the server still completes at least 90% of the base
 no error other than BUSY and no connection lost; its memory (RSS) grows by less than 64 MiB (not
 checked under AddressSanitizer, whose own memory grows); and
 right after, the baseline run's p99 is back within 3x of the first (or under 5 ms), its rate
-within 80% of it. Ratios within one run of this test on this machine, not performance targets:
+within 80% of it (60% under AddressSanitizer). Ratios within one run of this test on this machine, not performance targets:
 the bench/ scripts measure those. Runs alone (ctest RUN_SERIAL): other tests would share the cores.
 The server queues the excess rather than refusing it (no BUSY: requests per read stay under
 --max-inflight); latency then grows with the queue, bounded by what the clients keep in flight."""
@@ -101,7 +101,10 @@ class OverloadTest(unittest.TestCase):
         if not under_asan(pid):  # ASan's quarantine and shadow memory grow RSS by themselves
             self.assertLess(rss_after - rss_before, RSS_GROWTH_MAX_KB)
         self.assertLessEqual(after["p99_us"], max(3 * baseline["p99_us"], 5000))
-        self.assertGreaterEqual(after["served_per_s"], 0.8 * baseline["served_per_s"])
+        # Under AddressSanitizer (a slower, noisier server) the rate after is only checked to be
+        # well on its way back.
+        recovered_share = 0.6 if under_asan(pid) else 0.8
+        self.assertGreaterEqual(after["served_per_s"], recovered_share * baseline["served_per_s"])
         self.server.stop()  # a clean drain: exit status 0 (and no sanitizer report)
 
 
