@@ -39,6 +39,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from boxoffice_client import Client, Server, free_port  # noqa: E402
+from process_stats import fd_count, rss_kb, under_asan  # noqa: E402
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
 LONG = "--long" in sys.argv[3:]
@@ -62,20 +63,6 @@ P99_RATIO_TARGET = 1.2
 HOSTILE_AT_ONCE = int(2700 * SCALE)
 RSS_GROWTH_MAX_KB = 48 * HOSTILE_AT_ONCE
 ATTEMPTS = 3
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-def under_asan(pid):
-    with open(f"/proc/{pid}/maps") as f:
-        return any("libasan" in line for line in f)
 
 
 class HostileClientsTest(unittest.TestCase):

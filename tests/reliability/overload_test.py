@@ -26,22 +26,10 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from boxoffice_client import Client, Server  # noqa: E402
+from process_stats import rss_kb, under_asan  # noqa: E402
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
 RSS_GROWTH_MAX_KB = 64 << 10
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def under_asan(pid):
-    with open(f"/proc/{pid}/maps") as f:
-        return any("libasan" in line for line in f)
 
 
 class OverloadTest(unittest.TestCase):
