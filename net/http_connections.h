@@ -16,9 +16,8 @@
 //     its last reply (a slow or trickling sender, an idle keep-alive connection);
 //   - a connection over connections_max (counted with those evhttp freed since the last sweep,
 //     every 100 ms, so the cap is reached a little early while connections churn) that has not
-//     sent a request, after writing it a canned
-//     503 with Retry-After (one whose request arrived first is answered 503 by the server,
-//     which asks over_cap()).
+//     sent a request, after writing it a canned 503 with Retry-After (one whose request
+//     arrived first is answered 503 by the server, which asks over_cap()).
 //
 // Thread safety: one table per HTTP thread, used only by that thread.
 #pragma once
