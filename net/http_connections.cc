@@ -61,11 +61,11 @@ bufferevent* HttpConnections::open(int64_t now_ms) {
   return socket;
 }
 
-void HttpConnections::request_read(bufferevent* socket) {
+bool HttpConnections::request_read(bufferevent* socket) {
   auto it = connections_.find(socket);
-  if (it != connections_.end() && it->second.state == State::kWaiting) {
-    it->second.state = State::kInRequest;
-  }
+  if (it == connections_.end()) return false;
+  if (it->second.state == State::kWaiting) it->second.state = State::kInRequest;
+  return it->second.over_cap;
 }
 
 void HttpConnections::reply_given(bufferevent* socket, int64_t now_ms) {
@@ -79,11 +79,6 @@ void HttpConnections::reply_given(bufferevent* socket, int64_t now_ms) {
     connection.state = State::kRefused;
     refused_++;
   }
-}
-
-bool HttpConnections::over_cap(bufferevent* socket) const {
-  auto it = connections_.find(socket);
-  return it != connections_.end() && it->second.over_cap;
 }
 
 void HttpConnections::shut_down(bufferevent* socket, Connection& connection) {

@@ -17,7 +17,7 @@
 //   - a connection over connections_max (counted with those evhttp freed since the last sweep,
 //     every 100 ms, so the cap is reached a little early while connections churn) that has not
 //     sent a request, after writing it a canned 503 with Retry-After (one whose request
-//     arrived first is answered 503 by the server, which asks over_cap()).
+//     arrived first is answered 503 by the server, told so by request_read()).
 //
 // Thread safety: one table per HTTP thread, used only by that thread.
 #pragma once
@@ -41,12 +41,11 @@ class HttpConnections {
   // A new connection's bufferevent (socket not set yet: evhttp sets it), or nullptr when none
   // can be made.
   bufferevent* open(int64_t now_ms);
-  // A whole request arrived on `socket`: its deadline stops until reply_given().
-  void request_read(bufferevent* socket);
+  // A whole request arrived on `socket`: its deadline stops until reply_given(). Returns whether
+  // `socket` was accepted while connections_max were open (answer it 503 and close).
+  bool request_read(bufferevent* socket);
   // The reply to its request was handed to evhttp: the deadline for its next request starts.
   void reply_given(bufferevent* socket, int64_t now_ms);
-  // Whether `socket` was accepted while connections_max were open (answer it 503 and close).
-  bool over_cap(bufferevent* socket) const;
   // Forgets connections evhttp freed; closes those past their deadline and refuses those over
   // the cap that sent no request. Returns how many connections evhttp freed.
   size_t sweep(int64_t now_ms);

@@ -278,7 +278,25 @@ EventSlot* SeatTable::allocate_event(uint32_t seat_count, uint64_t layout_bytes,
   slot.layout_bytes = layout_bytes;
   header_->arena_used_bytes.store(end - header_->arena_offset, std::memory_order_relaxed);
   header_->events_used.store(index + 1, std::memory_order_release);
+  // Its seats' pages are mapped now rather than by the first sale of each page, in the rush of
+  // its on-sale (about 0.6 ms per MiB here: 80 ms for a 1M-seat event's 128 MiB).
+  populate(candidate.counters_offset, end - candidate.counters_offset);
   return &slot;
+}
+
+bool SeatTable::populate_holds() {
+  return populate(header_->holds_offset, uint64_t{header_->geometry.holds_max} * sizeof(HoldSlot));
+}
+
+bool SeatTable::populate(uint64_t offset, uint64_t bytes) {
+  constexpr uint64_t kPageBytes = 4096;
+  const uint64_t start = offset / kPageBytes * kPageBytes;
+  BOXOFFICE_ASSERT(offset + bytes <= mapped_bytes_);
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older headers lack the name
+#endif
+  // Faults the pages in without changing their bytes, so it is safe while they are in use.
+  return ::madvise(base_ + start, offset + bytes - start, MADV_POPULATE_WRITE) == 0;
 }
 
 HoldSlot& SeatTable::hold(uint32_t index) {

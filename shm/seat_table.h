@@ -60,6 +60,11 @@ class SeatTable {
 
   // Holds.
   HoldSlot& hold(uint32_t index);
+  // Maps every page of the hold table in now (holds_max x 192 bytes), so that the first holds
+  // after a start do not fault them in one at a time. allocate_event() does the same for each
+  // new event's section. A hint: false where the kernel cannot (MADV_POPULATE_WRITE, Linux
+  // 5.14+), and the pages are then faulted in on first use as before.
+  bool populate_holds();
   // Claims a free hold slot, scanning from `hint`; -1 when all are in use.
   int64_t allocate_hold(uint32_t hint);
   void free_hold(uint32_t index);
@@ -70,6 +75,7 @@ class SeatTable {
 
  private:
   SeatTable() = default;
+  bool populate(uint64_t offset, uint64_t bytes);
   template <typename T>
   T* at(uint64_t offset) {
     return reinterpret_cast<T*>(base_ + offset);

@@ -3,8 +3,11 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <vector>
 
 #include "tests/core/engine_fixture.h"
 
@@ -179,6 +182,43 @@ TEST(SeatTable, DirectoryAndArenaLimits) {
   ASSERT_NE(table->allocate_event(100, 10, &error), nullptr) << error;
   EXPECT_EQ(table->allocate_event(100, 10, &error), nullptr);
   EXPECT_NE(error.find("directory full"), std::string::npos) << error;
+}
+
+// How many of the pages under [begin, begin + bytes) are resident (mincore).
+size_t resident_pages(const void* begin, size_t bytes, size_t* pages) {
+  const size_t page_bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const auto start = reinterpret_cast<uintptr_t>(begin) / page_bytes * page_bytes;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(begin) + bytes;
+  *pages = (end - start + page_bytes - 1) / page_bytes;
+  std::vector<unsigned char> in_core(*pages);
+  EXPECT_EQ(mincore(reinterpret_cast<void*>(start), end - start, in_core.data()), 0);
+  size_t resident = 0;
+  for (unsigned char page : in_core) resident += page & 1;
+  return resident;
+}
+
+TEST(SeatTable, HoldTableAndNewEventsArePopulated) {
+  TempTablePath path;
+  std::string error;
+  TableGeometry g = small_geometry();
+  g.holds_max = 64 * 1024;  // 12 MiB of hold slots
+  g.arena_bytes = 64 << 20;
+  auto table = open_table(path.path(), &error, g);
+  ASSERT_NE(table, nullptr) << error;
+  size_t pages = 0;
+  const size_t hold_bytes = size_t{g.holds_max} * sizeof(HoldSlot);
+  size_t resident = resident_pages(&table->hold(0), hold_bytes, &pages);
+  EXPECT_LT(resident, pages / 2);  // a sparse file so far
+  if (!table->populate_holds()) GTEST_SKIP() << "no MADV_POPULATE_WRITE (Linux < 5.14)";
+  resident = resident_pages(&table->hold(0), hold_bytes, &pages);
+  EXPECT_EQ(resident, pages);
+
+  EventSlot* event = table->allocate_event(100'000, 10, &error);  // 12.8 MB of ticket slots
+  ASSERT_NE(event, nullptr) << error;
+  resident = resident_pages(table->tickets(*event), 100'000 * sizeof(TicketSlot), &pages);
+  EXPECT_EQ(resident, pages);
+  resident = resident_pages(table->taken(*event), 100'000 / 8, &pages);
+  EXPECT_EQ(resident, pages);
 }
 
 TEST(SeatTable, HoldSlotsAllocateUntilFullThenReuse) {
