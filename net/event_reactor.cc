@@ -302,7 +302,11 @@ std::string EventReactor::start() {
 }
 
 std::string EventReactor::listen_socket() {
-  return open_listener(options_.host, options_.port, /*nonblocking=*/true, &listen_fd_, &port_);
+  std::string error =
+      open_listener(options_.host, options_.port, /*nonblocking=*/true, &listen_fd_, &port_);
+  // Accepted sockets inherit it, and so do the bytes that arrive before their accept.
+  if (error.empty() && options_.receive_timestamps) enable_receive_timestamps(listen_fd_);
+  return error;
 }
 
 void EventReactor::request_stop() {
@@ -479,7 +483,16 @@ void EventReactor::read_connections() {
 void EventReactor::read_connection(Slot& slot) {
   const uint32_t space = options_.input_bytes_max - slot.input_length;
   BOXOFFICE_ASSERT(space > 0);  // a full buffer was consumed from or closed last turn
-  const ssize_t n = read(slot.fd, slot.mapping + slot.input_length, space);
+  iovec into{slot.mapping + slot.input_length, space};
+  alignas(cmsghdr) uint8_t control[kReceiveTimestampControlBytes];
+  msghdr header{};
+  header.msg_iov = &into;
+  header.msg_iovlen = 1;
+  if (options_.receive_timestamps) {
+    header.msg_control = control;
+    header.msg_controllen = sizeof control;
+  }
+  const ssize_t n = recvmsg(slot.fd, &header, 0);
   if (n < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) close_connection(slot);
     return;
@@ -489,11 +502,16 @@ void EventReactor::read_connection(Slot& slot) {
     return;
   }
   slot.input_length += static_cast<uint32_t>(n);
+  int64_t received_at_ns = 0;
+  for (const cmsghdr* message = CMSG_FIRSTHDR(&header); message != nullptr;
+       message = CMSG_NXTHDR(&header, const_cast<cmsghdr*>(message))) {
+    received_at_ns = std::max(received_at_ns, receive_timestamp_ns(*message));
+  }
 
   bool close_requested = false;
   const size_t consumed =
       handler_->on_data(slot.id(), std::span<const uint8_t>(slot.mapping, slot.input_length),
-                        slot.output, &close_requested);
+                        received_at_ns, slot.output, &close_requested);
   BOXOFFICE_ASSERT(consumed <= slot.input_length);
   if (consumed > 0) {
     slot.last_active_ms = now_ms_;  // a whole request: bytes of a partial one do not count

@@ -167,6 +167,16 @@ void OpsRoutes::requests(std::string* out) const {
     }
   }
   {
+    Family f(out, "boxoffice_queue_budget_rejections_total", "counter",
+             "Requests answered BUSY for having waited in the socket longer than "
+             "--queue-budget-ms (counted in boxoffice_busy_rejections_total too).");
+    for (const auto& [name, all] : interfaces) {
+      f.sample(
+          std::string("interface=\"") + name + "\"",
+          static_cast<double>(sum(*all, [](const RequestStats& s) { return s.queued_refused(); })));
+    }
+  }
+  {
     Family f(out, "boxoffice_journal_syncs_total", "counter",
              "Journal group commits (one write and one fdatasync each).");
     for (const auto& [name, all] : interfaces) {

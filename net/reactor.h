@@ -37,6 +37,10 @@ struct ReactorOptions {
   // request do not count, so a client trickling a frame a byte at a time is closed too.
   int64_t idle_timeout_ms = 60'000;
   int cpu = -1;                          // pin the thread to this CPU; -1: no pinning
+  // The kernel stamps each segment it receives (SO_TIMESTAMPNS) and on_data is told when the
+  // newest of its bytes arrived, so the handler can tell how long requests queued in the
+  // socket before the server read them. Costs a recvmsg instead of a recv.
+  bool receive_timestamps = false;
 };
 
 using ConnectionId = uint64_t;  // unique for the reactor's life (slot index | generation)
@@ -54,12 +58,14 @@ class ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;
   virtual void on_open(ConnectionId id) = 0;
-  // `input` is every byte received and not yet consumed (leftover + new). Returns how many
-  // bytes were consumed (whole frames); sets *close to close the connection after flushing.
+  // `input` is every byte received and not yet consumed (leftover + new); `received_at_ns`
+  // is when the kernel received the newest of them (CLOCK_REALTIME, ns), or 0 when unknown
+  // (ReactorOptions::receive_timestamps off). Returns how many bytes were consumed (whole
+  // frames); sets *close to close the connection after flushing.
   // `output` belongs to the connection and stays valid until its on_close: the handler may
   // keep it and append later (e.g. notifications from on_loop_turn, flushed the same turn).
-  virtual size_t on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
-                         bool* close) = 0;
+  virtual size_t on_data(ConnectionId id, std::span<const uint8_t> input, int64_t received_at_ns,
+                         Output& output, bool* close) = 0;
   virtual void on_close(ConnectionId id) = 0;
   // Once per loop turn, after all received data was handled and before output is flushed.
   virtual void on_loop_turn(int64_t now_ms) = 0;

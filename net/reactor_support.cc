@@ -97,6 +97,28 @@ size_t unsent_bytes(int fd) {
   return ioctl(fd, SIOCOUTQ, &bytes) == 0 && bytes > 0 ? static_cast<size_t>(bytes) : 0;
 }
 
+void enable_receive_timestamps(int fd) {
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+}
+
+int64_t receive_timestamp_ns(const cmsghdr& message) {
+  static_assert(CMSG_SPACE(sizeof(timespec)) == kReceiveTimestampControlBytes);
+  if (message.cmsg_level != SOL_SOCKET || message.cmsg_type != SCM_TIMESTAMPNS ||
+      message.cmsg_len < CMSG_LEN(sizeof(timespec))) {
+    return 0;
+  }
+  timespec stamp{};
+  std::memcpy(&stamp, CMSG_DATA(&message), sizeof stamp);
+  return int64_t{stamp.tv_sec} * 1'000'000'000 + stamp.tv_nsec;
+}
+
+int64_t realtime_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
 size_t round_up_to_page(size_t bytes) {
   const size_t page_bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return (bytes + page_bytes - 1) / page_bytes * page_bytes;

@@ -3,6 +3,8 @@
 // Thread safety: plain functions, callable from any thread.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,6 +34,18 @@ void pin_current_thread(int cpu, const char* who);
 void reset_on_close(int fd);
 // Bytes written to `fd` that the peer has not acknowledged yet (the kernel's send queue).
 size_t unsent_bytes(int fd);
+
+// Receive timestamps (ReactorOptions::receive_timestamps): the kernel stamps each segment
+// received on `fd` and recvmsg() reports the newest stamp of the bytes it returned. On a
+// listening socket it covers every socket accepted from it, from their first byte.
+void enable_receive_timestamps(int fd);
+// Room for that report in a recvmsg() control buffer.
+inline constexpr size_t kReceiveTimestampControlBytes = 32;  // CMSG_SPACE(sizeof(timespec))
+// The stamp a control message of recvmsg() carries (CLOCK_REALTIME ns), or 0 when it is not
+// one (each backend walks its own control messages: recvmsg's, or io_uring's in its buffers).
+int64_t receive_timestamp_ns(const cmsghdr& message);
+// Now on the clock of those stamps.
+int64_t realtime_ns();
 
 size_t round_up_to_page(size_t bytes);
 std::string errno_text(const char* what, int error);

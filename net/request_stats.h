@@ -39,6 +39,10 @@ class RequestStats {
   // Writer side.
   void record(Method method, ErrorCode code, uint64_t elapsed_ns);
   void refused_busy() { bump(busy_refused_); }  // answered BUSY without running
+  void refused_queued() {  // the same, for having queued past the budget (RpcLimits)
+    bump(busy_refused_);
+    bump(queued_refused_);
+  }
   void connection_opened() { bump(connections_open_, 1); }
   void connection_closed() { bump(connections_open_, -1); }
   void journal_synced(uint64_t elapsed_ns);
@@ -55,6 +59,7 @@ class RequestStats {
     return sum_ns_[index(method)].load(std::memory_order_relaxed);
   }
   uint64_t busy_refused() const { return busy_refused_.load(std::memory_order_relaxed); }
+  uint64_t queued_refused() const { return queued_refused_.load(std::memory_order_relaxed); }
   int64_t connections_open() const { return connections_open_.load(std::memory_order_relaxed); }
   uint64_t journal_syncs() const { return syncs_.load(std::memory_order_relaxed); }
   uint64_t journal_sync_sum_ns() const { return sync_sum_ns_.load(std::memory_order_relaxed); }
@@ -78,6 +83,7 @@ class RequestStats {
   std::array<std::array<std::atomic<uint64_t>, kBuckets>, kMethods> buckets_{};
   std::array<std::atomic<uint64_t>, kMethods> sum_ns_{};
   std::atomic<uint64_t> busy_refused_{0};
+  std::atomic<uint64_t> queued_refused_{0};  // counted in busy_refused_ too
   std::atomic<int64_t> connections_open_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> sync_sum_ns_{0};

@@ -22,6 +22,10 @@ RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions op
       limits_(limits.frame),
       requests_per_read_max_(limits.requests_per_read_max),
       notification_backlog_bytes_(limits.notification_backlog_bytes),
+      queue_budget_ns_(int64_t{limits.queue_budget_ms} * 1'000'000),
+      queue_refusal_("queued longer than the server's queue budget (" +
+                     std::to_string(limits.queue_budget_ms) +
+                     " ms) before it was read: the server is overloaded; retry"),
       sessions_(limits.connections_max),
       feed_(feed),
       cursors_(engine->table().geometry().events_max, kNotWatched),
@@ -130,9 +134,13 @@ void RpcHandler::publish_changes() {
   }
 }
 
-size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
-                           bool* close) {
+size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input,
+                           int64_t received_at_ns, Output& output, bool* close) {
   const int64_t now_ms = wall_clock_ms();
+  // The newest of these bytes waited this long: every request among them waited at least as
+  // long (older bytes, leftovers of earlier reads, waited longer).
+  const bool over_budget = queue_budget_ns_ > 0 && received_at_ns > 0 &&
+                           realtime_ns() - received_at_ns > queue_budget_ns_;
   Session& s = session(id);
   if (gate_.take_overflowed(id)) {
     *close = true;  // replies released from the gate did not fit: the client does not read
@@ -164,6 +172,9 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, Outp
       }
       Dispatcher::pack_busy(request.msgid, busy_why_.c_str(), &scratch_);
       stats_.refused_busy();
+    } else if (over_budget && request.method != Method::kPing) {
+      Dispatcher::pack_busy(request.msgid, queue_refusal_.c_str(), &scratch_);
+      stats_.refused_queued();
     } else if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
                request.error == nullptr) {
       ++run;

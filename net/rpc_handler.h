@@ -44,6 +44,12 @@ struct RpcLimits {
   uint32_t notification_backlog_bytes = 1u << 20;
   // Replies one connection may have waiting for a journal sync; beyond, it is closed.
   uint32_t held_reply_bytes_max = 1u << 20;
+  // Requests whose bytes waited longer than this in the socket before the worker read them
+  // (the kernel's receive timestamp; ReactorOptions::receive_timestamps) are answered BUSY
+  // without running, pings excepted: under overload the server then spends less on each late
+  // request, and a client that has likely given up does not take seats it will never pay
+  // for. 0: off.
+  uint32_t queue_budget_ms = 0;
 };
 
 class RpcHandler : public ConnectionHandler {
@@ -59,8 +65,8 @@ class RpcHandler : public ConnectionHandler {
   static constexpr uint32_t kSubscriptionsPerConnectionMax = 16;
 
   void on_open(ConnectionId id) override;
-  size_t on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
-                 bool* close) override;
+  size_t on_data(ConnectionId id, std::span<const uint8_t> input, int64_t received_at_ns,
+                 Output& output, bool* close) override;
   void on_close(ConnectionId id) override;
   void on_loop_turn(int64_t now_ms) override;
   void on_datasync(uint64_t cookie, int result) override;
@@ -90,6 +96,8 @@ class RpcHandler : public ConnectionHandler {
   FrameLimits limits_;
   uint32_t requests_per_read_max_;
   uint32_t notification_backlog_bytes_;
+  int64_t queue_budget_ns_;        // 0: off
+  std::string queue_refusal_;      // the BUSY message of a request queued past the budget
   std::vector<Session> sessions_;  // by connection slot (low 32 bits of the id)
   msgpack::sbuffer scratch_;       // one response at a time; keeps its capacity
   std::string busy_why_;           // the BUSY message while the journal cannot be written (built

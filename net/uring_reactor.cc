@@ -9,7 +9,8 @@
 // completions for it can still arrive: it is freed only once its multishot recv has ended (a CQE
 // without IORING_CQE_F_MORE), its send has completed and its cancel has completed.
 //
-// Receiving: one multishot recv per connection, selecting buffers from one provided buffer ring
+// Receiving: one multishot recv per connection (a multishot recvmsg with receive_timestamps, for
+// the kernel's stamp of the newest bytes), selecting buffers from one provided buffer ring
 // shared by the reactor's connections. Each completion's bytes are copied into the connection's
 // fixed input buffer and the provided buffer is handed back to the ring in the same loop turn.
 // That copy is the simplest correct design: the handler always sees one contiguous span of
@@ -334,7 +335,9 @@ struct Connection {
 class UringReactor final : public Reactor {
  public:
   UringReactor(const ReactorOptions& options, ConnectionHandler* handler)
-      : options_(options), handler_(handler) {}
+      : options_(options), handler_(handler) {
+    recvmsg_header_.msg_controllen = kReceiveTimestampControlBytes;  // no name: TCP
+  }
   UringReactor(const UringReactor&) = delete;
   UringReactor& operator=(const UringReactor&) = delete;
   ~UringReactor() override;
@@ -375,7 +378,8 @@ class UringReactor final : public Reactor {
   Connection* live_connection(uint32_t slot, uint32_t generation);
 
   void open_connection(int fd);
-  void deliver_input(uint32_t slot, const uint8_t* bytes, size_t byte_count);
+  void deliver_input(uint32_t slot, const uint8_t* bytes, size_t byte_count,
+                     int64_t received_at_ns);
   void begin_flushing(uint32_t slot);
   // `reset`: a peer closed for misbehaving; drop what it did not read (reset_on_close).
   void begin_draining(uint32_t slot, bool reset = false);
@@ -399,6 +403,10 @@ class UringReactor final : public Reactor {
   io_uring_params ring_params_{};
   bool ring_ready_ = false;
   RecvBufferRing recv_buffers_;  // unmapped after ~UringReactor's body closed the ring
+  // With receive_timestamps, every recv is a multishot recvmsg: each buffer it fills starts
+  // with an io_uring_recvmsg_out, then room for this header's control bytes (the timestamp),
+  // then the payload. The kernel reads the header when each recvmsg is armed.
+  msghdr recvmsg_header_{};
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   bool started_ = false;
@@ -502,7 +510,11 @@ std::string UringReactor::map_pool() {
 }
 
 std::string UringReactor::bind_listener() {
-  return open_listener(options_.host, options_.port, /*nonblocking=*/false, &listen_fd_, &port_);
+  std::string error =
+      open_listener(options_.host, options_.port, /*nonblocking=*/false, &listen_fd_, &port_);
+  // Accepted sockets inherit it, and so do the bytes that arrive before their accept.
+  if (error.empty() && options_.receive_timestamps) enable_receive_timestamps(listen_fd_);
+  return error;
 }
 
 void UringReactor::run() {
@@ -658,17 +670,32 @@ void UringReactor::open_connection(int fd) {
 
 void UringReactor::on_recv(uint32_t slot, uint32_t generation, int result, uint32_t flags) {
   const uint8_t* bytes = nullptr;
+  size_t byte_count = result > 0 ? static_cast<size_t>(result) : 0;
+  int64_t received_at_ns = 0;
   if ((flags & IORING_CQE_F_BUFFER) != 0) {
     const uint32_t buffer_id = flags >> IORING_CQE_BUFFER_SHIFT;
     bytes = recv_buffers_.buffer(buffer_id);
     recv_buffers_.give_back(buffer_id);  // the kernel sees it at publish(), after this turn
+    if (options_.receive_timestamps && result > 0) {
+      // recvmsg's layout (see recvmsg_header_); its end of stream is a buffer without payload.
+      auto* out = io_uring_recvmsg_validate(const_cast<uint8_t*>(bytes), result, &recvmsg_header_);
+      BOXOFFICE_ASSERT(out != nullptr);  // the kernel wrote at least the header it promised
+      for (const cmsghdr* message = io_uring_recvmsg_cmsg_firsthdr(out, &recvmsg_header_);
+           message != nullptr; message = io_uring_recvmsg_cmsg_nexthdr(
+                                   out, &recvmsg_header_, const_cast<cmsghdr*>(message))) {
+        received_at_ns = std::max(received_at_ns, receive_timestamp_ns(*message));
+      }
+      bytes = static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &recvmsg_header_));
+      byte_count = io_uring_recvmsg_payload_length(out, result, &recvmsg_header_);
+      if (byte_count == 0) result = 0;  // the peer is done sending
+    }
   }
   Connection* connection = live_connection(slot, generation);
   if (connection == nullptr) return;
   if ((flags & IORING_CQE_F_MORE) == 0) connection->recv_armed = false;
   if (result > 0 && bytes != nullptr) {
     if (connection->state == ConnectionState::kOpen) {
-      deliver_input(slot, bytes, static_cast<size_t>(result));
+      deliver_input(slot, bytes, byte_count, received_at_ns);
     }
   } else if (result == 0) {
     // The peer is done sending; it may still read, so answer what it sent, then close.
@@ -682,7 +709,8 @@ void UringReactor::on_recv(uint32_t slot, uint32_t generation, int result, uint3
   release_if_drained(slot);
 }
 
-void UringReactor::deliver_input(uint32_t slot, const uint8_t* bytes, size_t byte_count) {
+void UringReactor::deliver_input(uint32_t slot, const uint8_t* bytes, size_t byte_count,
+                                 int64_t received_at_ns) {
   Connection& connection = connections_[slot];
   const uint32_t input_bytes_max = options_.input_bytes_max;
   while (byte_count > 0 && connection.state == ConnectionState::kOpen) {
@@ -699,7 +727,7 @@ void UringReactor::deliver_input(uint32_t slot, const uint8_t* bytes, size_t byt
     bool close_requested = false;
     size_t consumed = handler_->on_data(connection_id(slot, connection.generation),
                                         {connection.input, connection.input_bytes},
-                                        connection.output, &close_requested);
+                                        received_at_ns, connection.output, &close_requested);
     if (consumed > connection.input_bytes) {
       // A handler bug; do not read outside the buffer, and do not trust this stream any more.
       std::fprintf(stderr, "io_uring reactor: handler consumed %zu of %u bytes\n", consumed,
@@ -891,7 +919,11 @@ void UringReactor::arm_accept() {
 void UringReactor::arm_recv(uint32_t slot) {
   Connection& connection = connections_[slot];
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_recv_multishot(sqe, connection.fd, nullptr, 0, 0);
+  if (options_.receive_timestamps) {
+    io_uring_prep_recvmsg_multishot(sqe, connection.fd, &recvmsg_header_, 0);
+  } else {
+    io_uring_prep_recv_multishot(sqe, connection.fd, nullptr, 0, 0);
+  }
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kRecvBufferGroup;
   io_uring_sqe_set_data64(sqe, encode_user_data(OpKind::kRecv, slot, connection.generation));

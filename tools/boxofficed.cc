@@ -100,6 +100,7 @@ struct Config {
   uint32_t frame_bytes_max = 1u << 20;
   uint32_t output_bytes_max = 4u << 20;
   uint32_t requests_per_read_max = 1024;
+  uint32_t queue_budget_ms = 1000;  // msgpack-rpc requests queued longer in the socket: BUSY
   uint32_t seats_per_request_max = shm::kSeatsPerHoldMax;
   int64_t idle_timeout_ms = 60'000;
   int64_t hold_ttl_default_ms = 10 * 60 * 1000;
@@ -435,11 +436,13 @@ int run(const Config& config) {
   reactor_options.input_bytes_max = config.frame_bytes_max;
   reactor_options.output_bytes_max = config.output_bytes_max;
   reactor_options.idle_timeout_ms = config.idle_timeout_ms;
+  reactor_options.receive_timestamps = config.queue_budget_ms > 0;
 
   net::RpcLimits rpc_limits;
   rpc_limits.frame = frame_limits;
   rpc_limits.connections_max = config.connections_max;
   rpc_limits.requests_per_read_max = config.requests_per_read_max;
+  rpc_limits.queue_budget_ms = config.queue_budget_ms;
   rpc_limits.notification_backlog_bytes = config.output_bytes_max / 4;
   // Released replies must fit in the output next to what is already there.
   rpc_limits.held_reply_bytes_max = config.output_bytes_max / 2;
@@ -689,6 +692,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-inflight", config.requests_per_read_max,
                  "requests run per connection per read; the rest get BUSY")
       ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--queue-budget-ms", config.queue_budget_ms,
+                 "msgpack-rpc requests that waited longer than this in the socket before a "
+                 "worker read them get BUSY without running (pings excepted); 0: off")
+      ->check(CLI::Range(0u, 3'600'000u))
       ->capture_default_str();
   app.add_option("--max-seats-per-request", config.seats_per_request_max,
                  "seats in one hold or buy")

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/reactor_support.h"
 #include "net/uring_reactor.h"
 
 namespace boxoffice::net {
@@ -53,7 +54,7 @@ class LineEchoHandler final : public ConnectionHandler {
     opens++;
   }
 
-  size_t on_data(ConnectionId id, std::span<const uint8_t> input, Output& output,
+  size_t on_data(ConnectionId id, std::span<const uint8_t> input, int64_t, Output& output,
                  bool* close) override {
     {
       std::lock_guard lock(mutex_);
@@ -557,7 +558,8 @@ TEST_P(ReactorTest, TwoReactorsShareAPortThroughReusePort) {
 class DeferredReplyHandler final : public ConnectionHandler {
  public:
   void on_open(ConnectionId) override {}
-  size_t on_data(ConnectionId, std::span<const uint8_t> input, Output& output, bool*) override {
+  size_t on_data(ConnectionId, std::span<const uint8_t> input, int64_t, Output& output,
+                 bool*) override {
     waiting_ = &output;
     pending_ += input.size();
     return input.size();
@@ -590,6 +592,78 @@ TEST_P(ReactorTest, OutputWrittenInTheLoopTurnIsFlushed) {
   }
   reactor->request_stop();
   loop.join();
+}
+
+// Records, for each call, the receive timestamp it was given and when it ran; a "sleep" line
+// holds the loop for kSleepMs (as a long turn would), so bytes sent meanwhile queue.
+class StampRecordingHandler final : public ConnectionHandler {
+ public:
+  static constexpr int kSleepMs = 150;
+  void on_open(ConnectionId) override {}
+  size_t on_data(ConnectionId, std::span<const uint8_t> input, int64_t received_at_ns,
+                 Output& output, bool*) override {
+    std::lock_guard lock(mutex);
+    stamps.push_back(received_at_ns);
+    read_at.push_back(realtime_ns());
+    const std::string_view text(reinterpret_cast<const char*>(input.data()), input.size());
+    if (text == "sleep\n") std::this_thread::sleep_for(std::chrono::milliseconds(kSleepMs));
+    output.append(input);
+    return input.size();
+  }
+  void on_close(ConnectionId) override {}
+  void on_loop_turn(int64_t) override {}
+
+  std::mutex mutex;
+  std::vector<int64_t> stamps;
+  std::vector<int64_t> read_at;
+};
+
+TEST_P(ReactorTest, ReceiveTimestampsTellHowLongBytesQueued) {
+  for (const bool stamped : {true, false}) {
+    SCOPED_TRACE(stamped ? "receive_timestamps on" : "receive_timestamps off");
+    ReactorOptions options;
+    options.port = 0;
+    options.receive_timestamps = stamped;
+    StampRecordingHandler handler;
+    int64_t late_sent_ns = 0;
+    auto reactor = make_reactor(GetParam(), options, &handler, nullptr);
+    ASSERT_NE(reactor, nullptr);
+    ASSERT_EQ(reactor->start(), "");
+    std::thread loop([&] { reactor->run(); });
+    {
+      Client client(reactor->port());
+      ASSERT_TRUE(client.connected());
+      EXPECT_EQ(client.exchange("ping\n", 5), "ping\n");
+      // The loop sleeps in on_data for "sleep"; "late" arrives meanwhile and waits.
+      ASSERT_EQ(send(client.fd(), "sleep\n", 6, 0), 6);
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      late_sent_ns = realtime_ns();
+      EXPECT_EQ(client.exchange("late\n", 11), "sleep\nlate\n");
+      // The end of the stream still reads as one (with recvmsg: a buffer without payload).
+      ASSERT_EQ(shutdown(client.fd(), SHUT_WR), 0);
+      pollfd p{client.fd(), POLLIN, 0};
+      ASSERT_EQ(poll(&p, 1, kWaitMs), 1);
+      char byte;
+      EXPECT_EQ(recv(client.fd(), &byte, 1, 0), 0);  // closed by the server in turn
+    }
+    reactor->request_stop();
+    loop.join();
+    std::lock_guard lock(handler.mutex);
+    ASSERT_EQ(handler.stamps.size(), 3u);
+    if (!stamped) {
+      for (int64_t stamp : handler.stamps) EXPECT_EQ(stamp, 0);
+      continue;
+    }
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_GT(handler.stamps[i], 0);
+      EXPECT_LE(handler.stamps[i], handler.read_at[i]);
+    }
+    EXPECT_GE(handler.stamps[2], late_sent_ns);  // when it arrived, not when it was read
+    // "late" was read once the sleep was over: it had queued for most of it.
+    const int64_t queued_ms = (handler.read_at[2] - handler.stamps[2]) / 1'000'000;
+    EXPECT_GE(queued_ms, StampRecordingHandler::kSleepMs - 30 - 10);
+    EXPECT_LT(handler.read_at[0] - handler.stamps[0], int64_t{50'000'000});  // read at once
+  }
 }
 
 std::string backend_name(const ::testing::TestParamInfo<IoBackend>& info) {
