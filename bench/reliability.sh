@@ -57,7 +57,8 @@ logs=$root/build/reliability-logs
 mkdir -p "$logs"
 
 rows=()  # name \t injected \t count \t checked \t result \t seconds
-summary='/summary: / { sub(/.*summary: /, ""); print }'  # the tests' own count lines
+# The tests' own count lines, joined when a test prints more than one.
+summary='/summary: / { sub(/.*summary: /, ""); s = s (s == "" ? "" : "; ") $0 } END { print s }'
 
 # name, injected, checked, count extractor (an awk program over the log), command...
 run() {

@@ -619,11 +619,17 @@ void EventReactor::close_connection(Slot& slot, bool reset) {
 void EventReactor::sweep_idle() {
   sweep_due_ = false;
   const int64_t idle_before_ms = now_ms_ - options_.idle_timeout_ms;
+  uint32_t closed = 0;
   for (uint32_t i = 0; i < slots_touched_; i++) {
     Slot& slot = slots_[i];
     if (slot.state != SlotState::kFree && slot.last_active_ms <= idle_before_ms) {
+      if (closed == kIdleClosesPerTurnMax) {
+        sweep_due_ = true;  // the rest next turn
+        return;
+      }
       // Idle with replies it never read: reset; otherwise an orderly close.
       close_connection(slot, slot.output.length > 0 || unsent_bytes(slot.fd) > 0);
+      closed++;
     }
   }
 }

@@ -28,6 +28,10 @@ constexpr std::string_view kRefusal =
 
 // A refused connection that still has not closed this long after its 503 is cut.
 constexpr int64_t kRefusalGraceMs = 1000;
+// Connections one sweep shuts down at most (past their deadline or grace); the rest wait for
+// the next sweeps, so that a cohort of thousands timing out together does not hold the thread
+// (and the live connections) for tens of milliseconds of close work at once.
+constexpr size_t kShutDownsPerSweepMax = 128;
 
 bool freed_by_evhttp(bufferevent* socket) {
   bufferevent_event_cb event_callback = nullptr;
@@ -95,6 +99,7 @@ void HttpConnections::shut_down(bufferevent* socket, Connection& connection) {
 
 size_t HttpConnections::sweep(int64_t now_ms) {
   size_t freed = 0;
+  size_t shut_downs = 0;
   for (auto it = connections_.begin(); it != connections_.end();) {
     bufferevent* socket = it->first;
     Connection& connection = it->second;
@@ -117,12 +122,16 @@ size_t HttpConnections::sweep(int64_t now_ms) {
           connection.state = State::kRefused;
           connection.since_ms = now_ms;
           refused_++;
-        } else if (waited_ms >= request_timeout_ms_) {
+        } else if (waited_ms >= request_timeout_ms_ && shut_downs < kShutDownsPerSweepMax) {
           shut_down(socket, connection);
+          shut_downs++;
         }
         break;
       case State::kRefused:
-        if (waited_ms >= kRefusalGraceMs) shut_down(socket, connection);
+        if (waited_ms >= kRefusalGraceMs && shut_downs < kShutDownsPerSweepMax) {
+          shut_down(socket, connection);
+          shut_downs++;
+        }
         break;
       case State::kInRequest:
       case State::kShut:

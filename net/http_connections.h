@@ -11,7 +11,7 @@
 // (the clock starts again for the next request, which keep-alive idling counts towards).
 //
 // What sweep() closes, by shutting the socket down (evhttp then sees the end of the stream and
-// frees the connection itself):
+// frees the connection itself; at most 128 per sweep, the rest at the next ones):
 //   - a connection whose whole request has not arrived request_timeout_ms after its accept or
 //     its last reply (a slow or trickling sender, an idle keep-alive connection);
 //   - a connection over connections_max (counted with those evhttp freed since the last sweep,

@@ -11,6 +11,11 @@
 
 namespace boxoffice::net {
 
+// Connections an idle sweep closes in one loop turn at most; the rest wait for the next turns.
+// A cohort of thousands timing out together (idle clients opened in one burst) would otherwise
+// hold the loop for tens of milliseconds of close work, and the live connections with it.
+inline constexpr uint32_t kIdleClosesPerTurnMax = 64;
+
 // Wall-clock milliseconds, the engine's clock (hold deadlines): CLOCK_REALTIME_COARSE, a few
 // ms of resolution and no system call. Every request and loop turn of a worker reads this one.
 int64_t wall_clock_ms();

@@ -323,7 +323,7 @@ struct Connection {
   ConnectionState state = ConnectionState::kFree;
   bool recv_armed = false;      // a multishot recv may still post CQEs
   bool send_in_flight = false;  // at most one send per connection
-  bool cancel_in_flight = false;
+  uint8_t cancels_in_flight = 0;  // begin_draining's: one for the recv, one for a send
   bool queued = false;  // on the reactor's work list for this turn's submit
   uint8_t* input = nullptr;
   uint32_t input_bytes = 0;          // unconsumed bytes at input[0, input_bytes)
@@ -657,7 +657,7 @@ void UringReactor::open_connection(int fd) {
   BOXOFFICE_ASSERT(!connection.recv_armed && !connection.send_in_flight);
   connection.fd = fd;
   connection.state = ConnectionState::kOpen;
-  connection.cancel_in_flight = false;
+  connection.cancels_in_flight = 0;
   connection.input = pool_ + slot * slot_stride_bytes_;
   connection.input_bytes = 0;
   connection.input_touched_bytes = 0;
@@ -777,7 +777,8 @@ void UringReactor::on_cancel(uint32_t slot, uint32_t generation) {
   if (slot == kNoSlot) return;  // the accept's cancel on stop
   Connection* connection = live_connection(slot, generation);
   if (connection == nullptr) return;
-  connection->cancel_in_flight = false;
+  BOXOFFICE_ASSERT(connection->cancels_in_flight > 0);
+  connection->cancels_in_flight--;
   release_if_drained(slot);
 }
 
@@ -797,22 +798,27 @@ void UringReactor::begin_draining(uint32_t slot, bool reset) {
   connection.state = ConnectionState::kDraining;
   if (reset) reset_on_close(connection.fd);
   handler_->on_close(connection_id(slot, connection.generation));
-  if (connection.recv_armed || connection.send_in_flight) {
-    // Cancel by fd ends the multishot recv and a send stuck on a full socket; the shutdown makes
-    // sure an op that was mid-flight (cancel -EALREADY) completes too.
+  // The multishot recv and a send stuck on a full socket are cancelled by their user_data,
+  // which the kernel finds by hash: a cancel by fd scans every armed request of the ring, and
+  // thousands of connections closed in one turn (a cohort of idle ones timing out together)
+  // made that quadratic, two cores busy for 100 ms. The shutdown makes sure an op that was
+  // mid-flight (cancel -EALREADY) completes too.
+  const auto cancel = [&](OpKind kind) {
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_cancel_fd(sqe, connection.fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_prep_cancel64(sqe, encode_user_data(kind, slot, connection.generation), 0);
     io_uring_sqe_set_data64(sqe, encode_user_data(OpKind::kCancel, slot, connection.generation));
-    connection.cancel_in_flight = true;
-    shutdown(connection.fd, SHUT_RDWR);
-  }
+    connection.cancels_in_flight++;
+  };
+  if (connection.recv_armed) cancel(OpKind::kRecv);
+  if (connection.send_in_flight) cancel(OpKind::kSend);
+  if (connection.recv_armed || connection.send_in_flight) shutdown(connection.fd, SHUT_RDWR);
   release_if_drained(slot);
 }
 
 void UringReactor::release_if_drained(uint32_t slot) {
   Connection& connection = connections_[slot];
   if (connection.state != ConnectionState::kDraining || connection.recv_armed ||
-      connection.send_in_flight || connection.cancel_in_flight) {
+      connection.send_in_flight || connection.cancels_in_flight > 0) {
     return;
   }
   close(connection.fd);
@@ -853,8 +859,8 @@ void UringReactor::begin_stop() {
 }
 
 void UringReactor::sweep_idle() {
-  swept_at_ms_ = now_ms_;
   const bool flush_overdue = stopping_ && now_ms_ - stop_started_at_ms_ >= kStopFlushTimeoutMs;
+  uint32_t closed = 0;
   for (uint32_t slot = 0; slot < slots_touched_; slot++) {
     const Connection& connection = connections_[slot];
     if (connection.state != ConnectionState::kOpen &&
@@ -865,10 +871,14 @@ void UringReactor::sweep_idle() {
                       now_ms_ - connection.active_at_ms >= options_.idle_timeout_ms;
     // Idle with replies it never read: reset; otherwise an orderly close.
     if (idle || flush_overdue) {
+      // The rest next turn: swept_at_ms_ is left behind, so the sweep runs again.
+      if (!flush_overdue && closed == kIdleClosesPerTurnMax) return;
       begin_draining(slot, flush_overdue || connection.output.pending_bytes() > 0 ||
                                unsent_bytes(connection.fd) > 0);
+      closed++;
     }
   }
+  swept_at_ms_ = now_ms_;
 }
 
 void UringReactor::submit_work() {

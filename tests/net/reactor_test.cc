@@ -654,15 +654,18 @@ TEST_P(ReactorTest, ReceiveTimestampsTellHowLongBytesQueued) {
       for (int64_t stamp : handler.stamps) EXPECT_EQ(stamp, 0);
       continue;
     }
-    for (size_t i = 0; i < 3; ++i) {
-      EXPECT_GT(handler.stamps[i], 0);
-      EXPECT_LE(handler.stamps[i], handler.read_at[i]);
-    }
+    // The kernel turns stamping on for the whole machine a moment after the first socket asks
+    // (a deferred static key): the first bytes after a start may carry no stamp (0: unknown,
+    // never refused). By "late", 30 ms and two exchanges later, it is on.
+    for (size_t i = 0; i < 3; ++i) EXPECT_LE(handler.stamps[i], handler.read_at[i]);
+    ASSERT_GT(handler.stamps[2], 0);
     EXPECT_GE(handler.stamps[2], late_sent_ns);  // when it arrived, not when it was read
     // "late" was read once the sleep was over: it had queued for most of it.
     const int64_t queued_ms = (handler.read_at[2] - handler.stamps[2]) / 1'000'000;
     EXPECT_GE(queued_ms, StampRecordingHandler::kSleepMs - 30 - 10);
-    EXPECT_LT(handler.read_at[0] - handler.stamps[0], int64_t{50'000'000});  // read at once
+    if (handler.stamps[0] > 0) {
+      EXPECT_LT(handler.read_at[0] - handler.stamps[0], int64_t{50'000'000});  // read at once
+    }
   }
 }
 

@@ -23,7 +23,11 @@ requests for large replies without ever reading one. Checked:
   - once the hostile clients go quiet, the server closes every one of them by its timeouts
     (within the timeout plus the sweeps), back to the descriptors it had before; and it still
     drains cleanly on SIGTERM.
---long runs the attack for a minute with twice the connections (bench/reliability.sh).
+--long runs the attack for a minute with twice the connections (bench/reliability.sh), then
+once more against a decoy (a second boxofficed on the same machine, the legitimate clients
+still on the first): the legitimate p99 beside an attack on someone else is what the machine's
+shared cores cost them, and the ratio of the two is what the attack on this server costs them
+beyond that (reported).
 Runs alone (ctest RUN_SERIAL): other tests would share the cores."""
 
 import json
@@ -69,23 +73,28 @@ class HostileClientsTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
-        self.shm = f"/dev/shm/boxoffice-hostile-{os.getpid()}"
-        self.addCleanup(lambda: os.path.exists(self.shm) and os.unlink(self.shm))
-        self.http_port = free_port()
-        self.server = Server(BOXOFFICED, os.path.join(self.dir, "server"),
-                             ["--http", f"127.0.0.1:{self.http_port}", "--admin", "off",
-                              "--workers", "2", "--http-threads", "1",
-                              "--durability", "memory", "--shm", self.shm,
-                              "--data-dir", os.path.join(self.dir, "data"),
-                              "--max-connections", "4000", "--http-connections-max", "4000",
-                              "--idle-timeout-ms", str(TIMEOUT_S * 1000),
-                              "--http-timeout-s", str(TIMEOUT_S),
-                              "--max-output-bytes", str(64 << 10)])
-        self.addCleanup(self.server.close)
-        self.server.start()
-        with Client(self.server.port) as client:
+        self.server, self.http_port = self.start_server("server")
+
+    def start_server(self, name):
+        """A boxofficed with the test's limits and the event H; returns it and its HTTP port."""
+        shm = f"/dev/shm/boxoffice-hostile-{os.getpid()}-{name}"
+        self.addCleanup(lambda: os.path.exists(shm) and os.unlink(shm))
+        http_port = free_port()
+        server = Server(BOXOFFICED, os.path.join(self.dir, name),
+                        ["--http", f"127.0.0.1:{http_port}", "--admin", "off",
+                         "--workers", "2", "--http-threads", "1",
+                         "--durability", "memory", "--shm", shm,
+                         "--data-dir", os.path.join(self.dir, name + "-data"),
+                         "--max-connections", "4000", "--http-connections-max", "4000",
+                         "--idle-timeout-ms", str(TIMEOUT_S * 1000),
+                         "--http-timeout-s", str(TIMEOUT_S),
+                         "--max-output-bytes", str(64 << 10)])
+        self.addCleanup(server.close)
+        server.start()
+        with Client(server.port) as client:
             client.ok("event.create", {"id": "H", "layout": {"venue": "V", "zones": [
                 {"id": 1, "price_cents": 100, "capacity": 100_000}]}})
+        return server, http_port
 
     def legit(self, name):
         """Starts the two legitimate open-loop runs; returns their processes and report paths."""
@@ -119,13 +128,16 @@ class HostileClientsTest(unittest.TestCase):
             reports[target] = report
         return reports
 
-    def attack(self, pid, fds_before):
-        """Runs the hostile driver with the legitimate load in its middle; returns the legit
-        reports, the driver's report and the peak descriptors / RSS seen."""
+    def attack(self, pid, target=None):
+        """Runs the hostile driver against `target` (server, HTTP port; this test's server by
+        default) with the legitimate load on this test's server in its middle; returns the legit
+        reports, the driver's report and the peak descriptors / RSS of `pid`."""
+        rpc_port, http_port = ((self.server.port, self.http_port) if target is None
+                               else (target[0].port, target[1]))
         report_path = os.path.join(self.dir, "hostile.json")
         driver = subprocess.Popen(
-            ["/usr/bin/python3", DRIVER, "--rpc-port", str(self.server.port), "--http-port",
-             str(self.http_port), "--event", "H", "--active-s", str(ATTACK_S), "--quiet-s",
+            ["/usr/bin/python3", DRIVER, "--rpc-port", str(rpc_port), "--http-port",
+             str(http_port), "--event", "H", "--active-s", str(ATTACK_S), "--quiet-s",
              str(2 * TIMEOUT_S + 4), "--scale", str(SCALE), "--report", report_path],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -155,7 +167,7 @@ class HostileClientsTest(unittest.TestCase):
             rss_before = rss_kb(pid)  # jemalloc keeps freed pages a while: per attempt
             baseline = self.finish(self.legit("baseline"))
             time.sleep(0.5)
-            attacked, hostile, peak_fds, peak_rss = self.attack(pid, fds_before)
+            attacked, hostile, peak_fds, peak_rss = self.attack(pid)
             verdicts = []
             for target in ("boxoffice", "http"):
                 quiet_us = baseline[target]["p99_us_median_second"]
@@ -199,6 +211,20 @@ class HostileClientsTest(unittest.TestCase):
         else:
             self.fail(f"legitimate p99 over {P99_RATIO_MAX}x the quiet baseline (+"
                       f"{P99_ALLOWANCE_US} us) in {ATTEMPTS} attempts")
+        if LONG:
+            # The same attack on a decoy: what sharing the machine with it costs the legitimate
+            # clients of this server, which is not attacked.
+            decoy = self.start_server("decoy")
+            beside, _, _, _ = self.attack(decoy[0].process.pid, decoy)
+            ratios = {t: attacked[t]["p99_us_median_second"] /
+                      beside[t]["p99_us_median_second"] for t in ("boxoffice", "http")}
+            sys.stderr.write(
+                f"summary: decoy: p99 (median second) with the same attack on a decoy -> on "
+                f"this server: rpc {beside['boxoffice']['p99_us_median_second']:.0f} -> "
+                f"{attacked['boxoffice']['p99_us_median_second']:.0f} us "
+                f"({ratios['boxoffice']:.2f}x), http {beside['http']['p99_us_median_second']:.0f}"
+                f" -> {attacked['http']['p99_us_median_second']:.0f} us ({ratios['http']:.2f}x)\n")
+            decoy[0].stop()
         self.server.stop()  # a clean drain: exit status 0 (and no sanitizer report)
 
 
