@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/status.h"
+
 namespace boxoffice::load {
 namespace {
 
@@ -14,11 +16,12 @@ double RunReport::ops_per_s() const {
   return elapsed_s > 0 ? static_cast<double>(ok + conflicts + errors) / elapsed_s : 0;
 }
 
-const char* error_name(int code) {
-  static constexpr const char* kNames[] = {
-      "OTHER",          "BAD_REQUEST",  "UNAUTHORIZED",   "NOT_FOUND", "SEAT_TAKEN", "HOLD_EXPIRED",
-      "HOLD_NOT_FOUND", "EVENT_CLOSED", "LIMIT_EXCEEDED", "BUSY",      "INTERNAL"};
-  return code >= 0 && code < static_cast<int>(std::size(kNames)) ? kNames[code] : "OTHER";
+std::string_view error_name(int code) {
+  // The server's names (core/status.h); 0, an error without a code, and codes it does not have
+  // are OTHER.
+  constexpr int kLastCode = static_cast<int>(ErrorCode::kInternal);
+  if (code <= 0 || code > kLastCode) return "OTHER";
+  return boxoffice::error_name(static_cast<ErrorCode>(code));
 }
 
 std::string errors_text(const uint64_t (&errors_by_code)[kErrorCodesMax]) {
@@ -26,7 +29,7 @@ std::string errors_text(const uint64_t (&errors_by_code)[kErrorCodesMax]) {
   for (int code = 0; code < kErrorCodesMax; ++code) {
     if (errors_by_code[code] == 0) continue;
     if (!text.empty()) text += ", ";
-    text += std::string(error_name(code)) + " " + std::to_string(errors_by_code[code]);
+    text.append(error_name(code)).append(" ").append(std::to_string(errors_by_code[code]));
   }
   return text;
 }
@@ -80,7 +83,9 @@ std::string summary_text(const RunReport& r) {
 std::string to_json(const RunReport& r) {
   nlohmann::json errors_by_code = nlohmann::json::object();
   for (int code = 0; code < kErrorCodesMax; ++code) {
-    if (r.errors_by_code[code] > 0) errors_by_code[error_name(code)] = r.errors_by_code[code];
+    if (r.errors_by_code[code] > 0) {
+      errors_by_code[std::string(error_name(code))] = r.errors_by_code[code];
+    }
   }
   nlohmann::json j = {
       {"target", r.target},

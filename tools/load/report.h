@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "tools/load/latency_histogram.h"
 #include "tools/load/operation.h"
@@ -41,7 +42,9 @@ struct RunReport {
   double ops_per_s() const;
 };
 
-const char* error_name(int code);
+// The name of an error code (core/status.h's); 0, an error without a code, and unknown codes:
+// OTHER.
+std::string_view error_name(int code);
 // "SEAT_TAKEN 3, BUSY 1" for the non-zero counts; empty when none.
 std::string errors_text(const uint64_t (&errors_by_code)[kErrorCodesMax]);
 std::string summary_text(const RunReport& report);
