@@ -25,6 +25,8 @@ constexpr uint32_t kBodyDepthMax = 12;          // an event document with its la
 constexpr int64_t kSyncRetryMs = 100;           // after a failed journal write or fdatasync
 constexpr int64_t kSyncErrorLogEveryMs = 5000;  // one log line per this while it keeps failing
 constexpr int64_t kMemorySyncIntervalMs = 10;   // --durability memory: nothing waits for it
+// A change stream sent nothing this long gets a comment line (proxies, clients that went).
+constexpr int64_t kStreamKeepAliveMs = 15'000;
 
 // Path segments, percent-decoded; empty ones (a doubled or trailing '/') dropped.
 std::vector<std::string> split_path(const std::string& path) {
@@ -189,6 +191,46 @@ void ApiRoutes::on_turn(int64_t now_ms) {
   sync_journal(now_ms);
 }
 
+void ApiRoutes::set_feed(SeatFeed* feed) {
+  streams_ = std::make_unique<SeatStreams>(feed, &dispatcher_,
+                                           engine_->table().geometry().events_max,
+                                           kStreamKeepAliveMs);
+}
+
+// The HTTP form of `subscribe`: its checks, then a stream instead of notifications.
+HttpResponse ApiRoutes::open_stream(const std::string& event) {
+  uint32_t event_index = 0;
+  HttpResponse response;
+  if (streams_ == nullptr) {
+    response = error_response(400, ErrorCode::kBadRequest, "subscriptions are off on this server");
+  } else if (!engine_->find_event(event, &event_index)) {
+    response = error_response(404, ErrorCode::kNotFound, "no such event");
+  } else if (const uint64_t id = streams_->open(event_index, monotonic_ms()); id == 0) {
+    response = error_response(503, ErrorCode::kBusy, "too many change streams on this thread");
+    response.retry_after_s = 1;
+  } else {
+    response.stream_id = id;
+    response.content_type = "text/event-stream";
+    response.headers.emplace_back("Cache-Control", "no-cache");
+    response.body = SeatStreams::kGreeting;
+  }
+  stats_.record(Method::kSubscribe,
+                response.stream_id != 0 ? ErrorCode::kOk
+                : response.status == 404 ? ErrorCode::kNotFound
+                : response.status == 503 ? ErrorCode::kBusy
+                                         : ErrorCode::kBadRequest,
+                0);
+  return response;
+}
+
+void ApiRoutes::poll_streams(int64_t now_ms, const StreamWriter& write) {
+  if (streams_ != nullptr) streams_->poll(now_ms, write);
+}
+
+void ApiRoutes::stream_closed(uint64_t stream_id) {
+  if (streams_ != nullptr) streams_->close(stream_id);
+}
+
 void ApiRoutes::on_stop() {
   if (log_ == nullptr) return;
   std::string error;
@@ -284,6 +326,13 @@ HttpResponse ApiRoutes::v1(const HttpRequest& request, const std::vector<std::st
       t.allowed = true;
     }
   };
+  if (n == 4 && is(1, "events") && is(3, "changes")) {
+    if (request.method == "GET") return open_stream(parts[2]);
+    HttpResponse response = error_response(405, ErrorCode::kBadRequest,
+                                           request.method + " is not allowed here; use GET");
+    response.headers.emplace_back("Allow", "GET");
+    return response;
+  }
   if (n == 2 && is(1, "ping")) {
     t.allow = "GET";
     route("GET", Method::kPing);

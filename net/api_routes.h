@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -33,6 +34,7 @@
 #include "net/ops_routes.h"
 #include "net/params_packer.h"
 #include "net/request_stats.h"
+#include "net/seat_streams.h"
 
 namespace boxoffice::persist {
 class WorkerLog;
@@ -64,6 +66,9 @@ class ApiRoutes : public HttpRoutes {
 
   // The thread's journal and how replies wait for it; none: memory only. Before serving.
   void set_journal(persist::WorkerLog* log, Durability durability);
+  // Seat changes for GET /v1/events/{event}/changes (server-sent events); none: that route
+  // answers 400, as `subscribe` does on a server without a feed. Before serving.
+  void set_feed(SeatFeed* feed);
 
   HttpResponse handle(const HttpRequest& request) override;
   uint64_t released_sequence() const override;
@@ -72,6 +77,8 @@ class ApiRoutes : public HttpRoutes {
   void refused_busy() override { stats_.refused_busy(); }
   void connection_opened() override { stats_.connection_opened(); }
   void connection_closed() override { stats_.connection_closed(); }
+  void poll_streams(int64_t now_ms, const StreamWriter& write) override;
+  void stream_closed(uint64_t stream_id) override;
 
   const RequestStats& stats() const { return stats_; }
 
@@ -85,6 +92,7 @@ class ApiRoutes : public HttpRoutes {
   // Runs the request in packer_ and answers with its result (ok_status) or error.
   HttpResponse run_packed(Method method, Session* session, int ok_status);
   MethodCall call(Method method, const nlohmann::json& params, Session* session);
+  HttpResponse open_stream(const std::string& event);
   void sync_journal(int64_t now_ms);
 
   Engine* engine_;
@@ -97,6 +105,7 @@ class ApiRoutes : public HttpRoutes {
   std::vector<uint8_t> packed_;  // a CQRS route's request as msgpack
   msgpack::sbuffer reply_;       // the dispatcher's response
   msgpack::zone reply_zone_;     // the response as an object (its strings point into reply_)
+  std::unique_ptr<SeatStreams> streams_;  // null: no feed
   persist::WorkerLog* log_ = nullptr;
   Durability durability_ = Durability::kMemory;
   int64_t next_sync_ms_ = 0;  // no journal sync before this (memory-mode pacing, retry backoff)

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <deque>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "net/http_connections.h"
@@ -56,6 +57,11 @@ struct HttpServer::Worker {
   std::deque<Held> held;  // in arrival order
   // Connections given a reply since the last flush_replies() (a reference held on each).
   std::vector<bufferevent*> unflushed;
+  // Open streams (HttpResponse::stream_id): their request, and the other way round from the
+  // connection (evhttp's close callback names the connection).
+  std::unordered_map<uint64_t, evhttp_request*> streams;
+  std::unordered_map<evhttp_connection*, uint64_t> stream_of;
+  evbuffer* chunk = nullptr;  // one stream write at a time (evhttp_send_reply_chunk drains it)
 
   ~Worker() {
     if (turn != nullptr) event_free(turn);
@@ -63,6 +69,7 @@ struct HttpServer::Worker {
     if (accept_retry != nullptr) event_free(accept_retry);
     if (stop_event != nullptr) event_free(stop_event);
     if (stop_fd >= 0) ::close(stop_fd);
+    if (chunk != nullptr) evbuffer_free(chunk);
     for (bufferevent* connection : unflushed) bufferevent_decref(connection);
     if (http != nullptr) evhttp_free(http);  // frees the bound listener too
     connections.reset();                     // the last references to evhttp's bufferevents
@@ -74,6 +81,9 @@ struct HttpServer::Worker {
     event_active(turn, EV_TIMEOUT, 0);
   }
   void reply(evhttp_request* raw, bufferevent* socket, const HttpResponse& response);
+  void start_stream(evhttp_request* raw, const HttpResponse& response);
+  bool write_stream(uint64_t stream_id, std::string_view bytes);
+  void forget_stream(evhttp_connection* connection);
   const char* date_header();
   void flush_replies();
   void sweep_connections(int64_t now_ms);
@@ -247,7 +257,9 @@ void on_request(evhttp_request* raw, void* arg) {
   if (!request.body.empty()) evbuffer_remove(input, request.body.data(), request.body.size());
 
   HttpResponse response = worker->routes->handle(request);
-  if (response.wait_sequence > worker->routes->released_sequence()) {
+  if (response.stream_id != 0) {
+    worker->start_stream(raw, response);  // shows no state: it does not wait for the journal
+  } else if (response.wait_sequence > worker->routes->released_sequence()) {
     worker->held.push_back({raw, std::move(response)});
   } else {
     worker->reply(raw, socket, response);
@@ -300,6 +312,11 @@ void on_accept_retry(evutil_socket_t, short, void* arg) {
 }
 
 void on_stop(evutil_socket_t, short, void* arg) { static_cast<HttpServer::Worker*>(arg)->stop(); }
+
+// evhttp frees a streaming connection (its client went, or a write failed or timed out).
+void on_stream_connection_closed(evhttp_connection* connection, void* arg) {
+  static_cast<HttpServer::Worker*>(arg)->forget_stream(connection);
+}
 
 }  // namespace
 
@@ -360,6 +377,54 @@ void HttpServer::Worker::flush_replies() {
   unflushed.clear();
 }
 
+void HttpServer::Worker::start_stream(evhttp_request* raw, const HttpResponse& response) {
+  evhttp_connection* connection = evhttp_request_get_connection(raw);
+  BOXOFFICE_ASSERT(connection != nullptr);  // the request was just read from it
+  evkeyvalq* headers = evhttp_request_get_output_headers(raw);
+  evhttp_add_header(headers, "Date", date_header());
+  evhttp_add_header(headers, "Content-Type", response.content_type.c_str());
+  for (const auto& [name, value] : response.headers) {
+    evhttp_add_header(headers, name.c_str(), value.c_str());
+  }
+  evhttp_send_reply_start(raw, response.status, reason(response.status));
+  // While it replies evhttp keeps reading, to see the client close; its read timeout would cut
+  // a stream that has nothing to say for timeout_s. Only the write timeout stays: a client
+  // that stops reading is cut once writes make no progress for that long.
+  const timeval write_timeout{options->timeout_s + 1, 0};
+  bufferevent* socket = evhttp_connection_get_bufferevent(connection);
+  bufferevent_set_timeouts(socket, nullptr, &write_timeout);
+  // What the client sends meanwhile piles up unread (evhttp reads the next request only after
+  // this reply): past header_bytes_max the socket is no longer read.
+  bufferevent_setwatermark(socket, EV_READ, 0, options->header_bytes_max);
+  streams.emplace(response.stream_id, raw);
+  stream_of[connection] = response.stream_id;
+  evhttp_connection_set_closecb(connection, on_stream_connection_closed, this);
+  write_stream(response.stream_id, response.body);
+}
+
+bool HttpServer::Worker::write_stream(uint64_t stream_id, std::string_view bytes) {
+  auto it = streams.find(stream_id);
+  if (it == streams.end()) return false;
+  evhttp_connection* connection = evhttp_request_get_connection(it->second);
+  bufferevent* socket =
+      connection != nullptr ? evhttp_connection_get_bufferevent(connection) : nullptr;
+  if (socket == nullptr || evbuffer_get_length(bufferevent_get_output(socket)) + bytes.size() >
+                               options->stream_backlog_bytes_max) {
+    return false;
+  }
+  evbuffer_add(chunk, bytes.data(), bytes.size());
+  evhttp_send_reply_chunk(it->second, chunk);  // framed as one chunk; evhttp writes it
+  return true;
+}
+
+void HttpServer::Worker::forget_stream(evhttp_connection* connection) {
+  auto it = stream_of.find(connection);
+  if (it == stream_of.end()) return;  // ended by stop(), or never a stream
+  routes->stream_closed(it->second);
+  streams.erase(it->second);
+  stream_of.erase(it);
+}
+
 void HttpServer::Worker::sweep_connections(int64_t now_ms) {
   swept_at_ms = now_ms;
   for (size_t freed = connections->sweep(now_ms); freed > 0; freed--) routes->connection_closed();
@@ -378,6 +443,11 @@ void HttpServer::Worker::release() {
 
 void HttpServer::Worker::run_turn() {
   routes->on_turn(now_ms());
+  if (!streams.empty()) {
+    routes->poll_streams(monotonic_ms(), [this](uint64_t stream_id, std::string_view bytes) {
+      return write_stream(stream_id, bytes);
+    });
+  }
   release();
   flush_replies();
   if (!held.empty()) {
@@ -403,6 +473,12 @@ void HttpServer::Worker::stop() {
   }
   held.clear();
   flush_replies();
+  for (const auto& [stream_id, request] : streams) {
+    routes->stream_closed(stream_id);
+    evhttp_send_reply_end(request);  // the last chunk: the client sees the stream end
+  }
+  streams.clear();
+  stream_of.clear();
   // Let the replies just sent be written out, then leave the loop.
   const timeval flush{0, 200 * 1000};
   event_base_loopexit(base, &flush);
@@ -439,6 +515,7 @@ std::string HttpServer::start() {
     worker->connections = std::make_unique<HttpConnections>(
         worker->base, options_.connections_max, int64_t{options_.timeout_s} * 1000);
     worker->unflushed.reserve(256);  // grows only past 256 replies in one loop pass
+    worker->chunk = evbuffer_new();
     worker->turn = event_new(worker->base, -1, 0, on_turn, worker.get());
     worker->tick = event_new(worker->base, -1, EV_PERSIST, on_tick, worker.get());
     worker->accept_retry = event_new(worker->base, -1, 0, on_accept_retry, worker.get());
@@ -446,7 +523,7 @@ std::string HttpServer::start() {
     worker->stop_event = worker->stop_fd >= 0 ? event_new(worker->base, worker->stop_fd, EV_READ,
                                                           on_stop, worker.get())
                                               : nullptr;
-    if (worker->http == nullptr || worker->turn == nullptr ||
+    if (worker->http == nullptr || worker->turn == nullptr || worker->chunk == nullptr ||
         worker->tick == nullptr || worker->accept_retry == nullptr ||
         worker->stop_event == nullptr) {
       return "cannot create an HTTP server";

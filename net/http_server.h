@@ -14,6 +14,11 @@
 // into the socket, instead of waiting for epoll to report it writable: two epoll_ctl and a
 // pass of the loop fewer per request (bench/README.md, "HTTP adapter vs nginx").
 //
+// Streams: a response with a stream_id starts a chunked reply that stays open; each turn the
+// routes write to their streams (poll_streams), each write one chunk, dropped when the client
+// has more than stream_backlog_bytes_max unread. evhttp's close callback on the connection
+// tells the routes when a client went; stop() ends every stream.
+//
 // Overload and errors: more than held_replies_max held replies, and every request once stop()
 // has begun, are answered 503 without running; an accept() error (out of descriptors) pauses
 // accepting for 100 ms instead of spinning. Connections (net/http_connections.h): at most
@@ -26,8 +31,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -45,6 +52,8 @@ struct HttpOptions {
   uint32_t connections_max = 10'000;   // per thread; more are answered 503 and closed
   int64_t tick_ms = 10;                // HttpRoutes::on_turn at least this often
   uint32_t held_replies_max = 8192;    // per thread; further requests: 503 before they run
+  // A stream's client may leave this much unread; further writes to it are dropped.
+  uint32_t stream_backlog_bytes_max = 1u << 20;
 };
 
 struct HttpRequest {
@@ -63,6 +72,10 @@ struct HttpResponse {
   int retry_after_s = 0;                                     // > 0: a Retry-After header
   std::vector<std::pair<std::string, std::string>> headers;  // more headers (Allow, ...)
   uint64_t wait_sequence = 0;  // sent once HttpRoutes::released_sequence() reaches it
+  // Nonzero: the reply is a stream the routes named so (server-sent events). The status,
+  // headers and `body` are sent at once and the connection stays open; what follows comes from
+  // HttpRoutes::poll_streams() until the client goes or the server stops (stream_closed()).
+  uint64_t stream_id = 0;
 };
 
 class HttpRoutes {
@@ -82,6 +95,16 @@ class HttpRoutes {
   // A connection was accepted / closed (for the open-connection gauge).
   virtual void connection_opened() {}
   virtual void connection_closed() {}
+  // Streams (HttpResponse::stream_id), once per turn: the routes write what each open stream
+  // has new. write() returns false, dropping the bytes, when that client has more than
+  // HttpOptions::stream_backlog_bytes_max unread (or is gone).
+  using StreamWriter = std::function<bool(uint64_t stream_id, std::string_view bytes)>;
+  virtual void poll_streams(int64_t now_ms, const StreamWriter& write) {
+    (void)now_ms;
+    (void)write;
+  }
+  // A stream's client went, or the server stops: nothing more is written to it.
+  virtual void stream_closed(uint64_t stream_id) { (void)stream_id; }
 };
 
 class HttpServer {

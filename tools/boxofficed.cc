@@ -495,6 +495,7 @@ int run(const Config& config) {
       api_routes.push_back(std::make_unique<net::ApiRoutes>(engine.get(), contexts[worker].get(),
                                                             dispatch, &ops_routes));
       api_routes.back()->set_journal(journals.workers[worker].get(), durability);
+      api_routes.back()->set_feed(&feed);
       ops.http_stats.push_back(&api_routes.back()->stats());
       per_thread.push_back(api_routes.back().get());
     }

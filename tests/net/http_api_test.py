@@ -1059,6 +1059,138 @@ class HttpConnectionCapTest(ServerTestCase):
 # 4. The CQRS ticketing platform's routes, as its users run them
 
 
+class EventStream:
+    """A GET /v1/events/{event}/changes stream read from a raw socket: the status line and
+    headers, then the chunked body split into server-sent events."""
+
+    def __init__(self, port, event):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S)
+        self.sock.sendall(f"GET /v1/events/{event}/changes HTTP/1.1\r\nHost: t\r\n"
+                          f"Accept: text/event-stream\r\n\r\n".encode())
+        self.raw = b""
+        self.text = ""    # the body's chunks so far, joined
+        self.ended = False  # the terminating chunk arrived
+        while b"\r\n\r\n" not in self.raw:
+            self._recv()
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+
+    def _recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("the server closed the stream")
+        self.raw += data
+
+    def _unchunk(self):
+        while True:
+            size_end = self.raw.find(b"\r\n")
+            if size_end < 0:
+                return
+            size = int(self.raw[:size_end], 16)
+            if len(self.raw) < size_end + 2 + size + 2:
+                return
+            if size == 0:
+                self.ended = True
+            self.text += self.raw[size_end + 2:size_end + 2 + size].decode()
+            self.raw = self.raw[size_end + 2 + size + 2:]
+
+    def next_event(self, timeout_s=TIMEOUT_S):
+        """The next event as (name, data as JSON) or ("comment", text); waits for it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._unchunk()
+            if "\n\n" in self.text:
+                block, self.text = self.text.split("\n\n", 1)
+                fields = dict(line.split(": ", 1) for line in block.split("\n")
+                              if not line.startswith(":"))
+                if "data" not in fields:
+                    return "comment", block
+                return fields.get("event", "message"), json.loads(fields["data"])
+            if self.ended or time.monotonic() > deadline:
+                raise AssertionError(f"no event (ended: {self.ended}): {self.text!r}")
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            self._recv()
+
+    def close(self):
+        self.sock.close()
+
+
+class ChangeStreamTest(ServerTestCase):
+    """GET /v1/events/{event}/changes: the seat.changed notifications of `subscribe` as
+    server-sent events."""
+    server_args = ("--http-timeout-s", "2")
+
+    def test_seat_changes_arrive_as_server_sent_events(self):
+        s = self.server
+        e = self.create_event("Live-1")
+        stream = EventStream(s.http_port, e)
+        self.addCleanup(stream.close)
+        self.assertEqual(stream.status, 200)
+        self.assertEqual(stream.headers["content-type"], "text/event-stream")
+        self.assertEqual(stream.headers["cache-control"], "no-cache")
+        self.assertEqual(stream.headers["transfer-encoding"], "chunked")
+        self.assertEqual(stream.next_event()[0], "comment")  # the greeting
+
+        hold = s.ok("POST", f"/v1/events/{e}/holds", {"seats": [0, 1]}, status=201)
+        self.assertEqual(stream.next_event(),
+                         ("seat.changed", {"event": e, "seats": [0, 1], "state": "held"}))
+        s.ok("DELETE", f"/v1/holds/{hold['hold']}")
+        self.assertEqual(stream.next_event(),
+                         ("seat.changed", {"event": e, "seats": [0, 1], "state": "free"}))
+        s.ok("POST", f"/v1/events/{e}/tickets", {"seats": [2], "buyer": "b"}, status=201)
+        event = stream.next_event()
+        self.assertEqual(event, ("seat.changed", {"event": e, "seats": [2], "state": "sold"}))
+
+        # Quiet for longer than --http-timeout-s (2 s, and evhttp's own 3 s): still open.
+        time.sleep(3.5)
+        s.ok("POST", f"/v1/events/{e}/holds", {"seats": [3]}, status=201)
+        self.assertEqual(stream.next_event(),
+                         ("seat.changed", {"event": e, "seats": [3], "state": "held"}))
+
+    def test_streams_of_other_events_and_closed_streams(self):
+        s = self.server
+        a, b = self.create_event("Live-A"), self.create_event("Live-B")
+        of_a, gone, of_b = (EventStream(s.http_port, a), EventStream(s.http_port, a),
+                            EventStream(s.http_port, b))
+        self.addCleanup(of_a.close)
+        self.addCleanup(of_b.close)
+        for stream in (of_a, gone, of_b):
+            self.assertEqual(stream.next_event()[0], "comment")
+        gone.close()  # the server forgets it; the others go on
+        s.ok("POST", f"/v1/events/{b}/holds", {"seats": [5]}, status=201)
+        s.ok("POST", f"/v1/events/{a}/holds", {"seats": [6]}, status=201)
+        self.assertEqual(of_a.next_event()[1], {"event": a, "seats": [6], "state": "held"})
+        self.assertEqual(of_b.next_event()[1], {"event": b, "seats": [5], "state": "held"})
+        self.assertTrue(s.ok("GET", "/v1/ping")["pong"])
+
+    def test_errors(self):
+        s = self.server
+        self.assertError(s.get("/v1/events/Nope/changes"), 404, "NOT_FOUND", 3)
+        e = self.create_event("Live-E")
+        r = s.post(f"/v1/events/{e}/changes")
+        self.assertError(r, 405, "BAD_REQUEST", 1)
+        self.assertEqual(r.header("Allow"), "GET")
+
+    def test_stopping_the_server_ends_the_stream(self):
+        server = Server(("--http-timeout-s", "2"))
+        try:
+            server.ok("POST", "/v1/events", {"id": "Live-S", "layout": venue_layout()},
+                      status=201)
+            stream = EventStream(server.http_port, "Live-S")
+            self.assertEqual(stream.next_event()[0], "comment")
+            server.process.send_signal(signal.SIGTERM)
+            stream.sock.settimeout(TIMEOUT_S)
+            while not stream.ended:
+                stream._recv()
+                stream._unchunk()
+            stream.close()
+            self.assertEqual(server.process.wait(timeout=TIMEOUT_S), 0, server.log())
+        finally:
+            server.stop()
+
+
 class CqrsTest(ServerTestCase):
     def purchase(self, zone, row, column, event="Event1", venue="Venue1", headers=None):
         return self.server.post("/purchase/api/v1/tickets",
