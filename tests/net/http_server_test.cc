@@ -25,6 +25,7 @@
 #include "net/api_routes.h"
 #include "net/ops_routes.h"
 #include "net/reactor_support.h"
+#include "net/seat_feed.h"
 #include "persist/worker_log.h"
 #include "tests/core/engine_fixture.h"
 
@@ -126,6 +127,8 @@ class HttpServerTest : public ::testing::Test {
     ASSERT_NE(engine_, nullptr) << error;
     uint32_t index = 0;
     ASSERT_TRUE(engine_->create_event(event_document("E", "cinema.json"), now_ms, &index).is_ok());
+    feed_ = std::make_unique<SeatFeed>(small_geometry().events_max);
+    engine_->set_observer(feed_.get());
     ops_state_.engine = engine_.get();
     ops_ = std::make_unique<OpsRoutes>(&ops_state_);
     std::vector<HttpRoutes*> per_thread;
@@ -142,6 +145,7 @@ class HttpServerTest : public ::testing::Test {
       routes_.push_back(std::make_unique<ApiRoutes>(engine_.get(), contexts_.back().get(),
                                                     DispatchOptions{}, ops_.get()));
       routes_.back()->set_journal(logs_.back().get(), Durability::kJournal);
+      routes_.back()->set_feed(feed_.get());
       ops_state_.journals.push_back(logs_.back().get());
       ops_state_.http_stats.push_back(&routes_.back()->stats());
       per_thread.push_back(routes_.back().get());
@@ -169,6 +173,7 @@ class HttpServerTest : public ::testing::Test {
   TempTablePath table_path_;
   std::unique_ptr<shm::SeatTable> table_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<SeatFeed> feed_;  // the engine's observer; outlives the routes
   OpsState ops_state_;
   std::unique_ptr<OpsRoutes> ops_;
   std::vector<std::unique_ptr<persist::WorkerLog>> logs_;
@@ -295,6 +300,53 @@ TEST_F(HttpServerTest, StopAnswersWhatArrivedAndJoins) {
   server_->stop();
   server_.reset();
   EXPECT_EQ(durable_records(), 1u);
+}
+
+// A change stream (GET /v1/events/E/changes) on one thread sees every sale that buyers on both
+// threads make, and stop() ends it with the last chunk.
+TEST_F(HttpServerTest, AChangeStreamSeesEverySaleAndEndsOnStop) {
+  const int stream = connect_to(server_->port());
+  const std::string request = "GET /v1/events/E/changes HTTP/1.1\r\nHost: test\r\n\r\n";
+  ASSERT_EQ(::write(stream, request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  auto read_until = [&](const std::string& text) {
+    char chunk[16384];
+    while (received.find(text) == std::string::npos) {
+      const ssize_t n = ::read(stream, chunk, sizeof chunk);
+      if (n <= 0) return false;
+      received.append(chunk, static_cast<size_t>(n));
+    }
+    return true;
+  };
+  ASSERT_TRUE(read_until(": subscribed"));
+  EXPECT_NE(received.find("Content-Type: text/event-stream"), std::string::npos);
+
+  constexpr int kSeats = 60;
+  std::vector<std::thread> buyers;
+  for (int b = 0; b < 2; ++b) {
+    buyers.emplace_back([&, b] {
+      Client client(server_->port());
+      for (int seat = b; seat < kSeats; seat += 2) {
+        EXPECT_EQ(client.send("POST", "/v1/events/E/tickets",
+                              "{\"seats\":[" + std::to_string(seat) + "]}").status,
+                  201);
+      }
+    });
+  }
+  for (std::thread& t : buyers) t.join();
+  std::set<int> sold;
+  for (int seat = 0; seat < kSeats; ++seat) {
+    const std::string event =
+        "{\"event\":\"E\",\"seats\":[" + std::to_string(seat) + "],\"state\":\"sold\"}";
+    ASSERT_TRUE(read_until(event)) << "seat " << seat << " not seen sold:\n" << received;
+    sold.insert(seat);
+  }
+  EXPECT_EQ(sold.size(), size_t{kSeats});
+
+  server_->stop();
+  EXPECT_TRUE(read_until("\r\n0\r\n\r\n"));  // the chunked body's end
+  ::close(stream);
 }
 
 }  // namespace
