@@ -147,11 +147,12 @@ void Dispatcher::pack_seats_lost(uint32_t event_index, uint64_t lost, msgpack::s
   pk.pack(lost);
 }
 
-void Dispatcher::pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out) {
+void Dispatcher::pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out,
+                           uint32_t retry_after_ms) {
   Reply reply(msgid, out);
   Packer& pk = reply.error(Status(ErrorCode::kBusy, why), 1);
   key(pk, "retry_after_ms");
-  pk.pack(kRetryAfterMs);
+  pk.pack(retry_after_ms > 0 ? retry_after_ms : kRetryAfterMs);
   reply.end_error();
 }
 

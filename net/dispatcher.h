@@ -56,8 +56,10 @@ class Dispatcher {
                          msgpack::sbuffer* out);
   void pack_seats_lost(uint32_t event_index, uint64_t lost, msgpack::sbuffer* out);
 
-  // Packs a BUSY response with retry_after_ms (overload: the request was not run).
-  static void pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out);
+  // Packs a BUSY response with retry_after_ms (overload: the request was not run); 0: the
+  // usual 10 ms.
+  static void pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out,
+                        uint32_t retry_after_ms = 0);
 
   // UNAUTHORIZED when API keys are configured and `session` has not authenticated (ping and
   // auth excepted); OK otherwise.

@@ -173,7 +173,9 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input,
       Dispatcher::pack_busy(request.msgid, busy_why_.c_str(), &scratch_);
       stats_.refused_busy();
     } else if (over_budget && request.method != Method::kPing) {
-      Dispatcher::pack_busy(request.msgid, queue_refusal_.c_str(), &scratch_);
+      // Retry after about what it queued: sooner would only add to the queue.
+      Dispatcher::pack_busy(request.msgid, queue_refusal_.c_str(), &scratch_,
+                            static_cast<uint32_t>(queue_budget_ns_ / 1'000'000));
       stats_.refused_queued();
     } else if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
                request.error == nullptr) {

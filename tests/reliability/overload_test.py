@@ -138,6 +138,7 @@ class OverloadTest(unittest.TestCase):
                     self.assertIsNotNone(first[2], first)
                     self.assertEqual(first[2]["name"], "BUSY", first)
                     self.assertIn("queue budget (20 ms)", first[2]["message"])
+                    self.assertEqual(first[2]["retry_after_ms"], QUEUE_BUDGET_MS)
                     self.assertEqual((second[1], second[2]), (2, None), second)  # the ping ran
                     # The refused hold did not run: the seat is free, and a fresh hold runs.
                     self.assertEqual(client.ok("hold", {"event": "QB", "seats": [0]})["seats"][0]
