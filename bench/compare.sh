@@ -72,7 +72,7 @@ stop_server() {
     wait "$timeout_pid" 2>/dev/null || true
   fi
   server_pid="" timeout_pid=""
-  rm -f "$shm"
+  rm -f "$shm" "$shm".log-*
 }
 cleanup() { stop_server; rm -rf "$tmp"; }
 trap cleanup EXIT

@@ -68,7 +68,7 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   rm -rf "$tmp"
-  rm -f "$shm"
+  rm -f "$shm" "$shm".log-*
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -13,7 +13,6 @@ Checked:
   - after a crash and a reboot (kill -9, the seat table and its staging files deleted) the
     server rebuilds from the journal every ticket it ever acknowledged, before and after."""
 
-import glob
 import os
 import shutil
 import subprocess
@@ -23,18 +22,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from boxoffice_client import BUSY, Client, Server  # noqa: E402
+from boxoffice_client import BUSY, Client, Server, remove_table  # noqa: E402
 
 BOXOFFICED = sys.argv[1]
 SEATS = 200_000
 REPLY_WAIT_S = 2  # a sale unanswered this long, with the journal's disk full, is held
-
-
-def remove_table(shm):
-    """The seat table and its journal staging files."""
-    for path in [shm] + glob.glob(glob.escape(shm) + ".log-*"):
-        if os.path.exists(path):
-            os.unlink(path)
 
 
 def mount_tmpfs(path, size):

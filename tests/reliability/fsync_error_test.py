@@ -19,7 +19,6 @@ reboot (kill -9, the seat table and its staging files deleted), every ticket eve
 is sold with the same id and seat, no refused sale is sold, and nothing else is."""
 
 import argparse
-import glob
 import os
 import shutil
 import sys
@@ -28,7 +27,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from boxoffice_client import BUSY, Client, Server  # noqa: E402
+from boxoffice_client import BUSY, Client, Server, remove_table  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("boxofficed")
@@ -43,13 +42,6 @@ INJECT_WAIT_S = 10               # the held sale's fdatasync must have failed by
 BUSY_WAIT_S = 3                  # refusals while failing arrive within this
 RECOVERY_WAIT_S = 10             # the held sale is acknowledged within this of the fault ending
 FAILING_HOLD_S = 0.5             # the fault lasts at least this (several 100 ms retries)
-
-
-def remove_table(shm):
-    """The seat table and its journal staging files."""
-    for path in [shm] + glob.glob(glob.escape(shm) + ".log-*"):
-        if os.path.exists(path):
-            os.unlink(path)
 
 
 def poll_response(client, timeout_s):

@@ -26,7 +26,8 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from boxoffice_client import HOLD_EXPIRED, Client, Server, free_port  # noqa: E402
+from boxoffice_client import (Client, HOLD_EXPIRED, Server, free_port,  # noqa: E402
+                              remove_table)
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
 SEATS = 500
@@ -40,7 +41,7 @@ class HoldExpiryTest(unittest.TestCase):
         self.dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
         self.shm = f"/dev/shm/boxoffice-expirytest-{os.getpid()}"
-        self.addCleanup(lambda: os.path.exists(self.shm) and os.unlink(self.shm))
+        self.addCleanup(remove_table, self.shm)
         self.http_port = free_port()
         self.server = Server(BOXOFFICED, os.path.join(self.dir, "server"),
                              ["--http", f"127.0.0.1:{self.http_port}", "--admin", "off",

@@ -42,7 +42,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from boxoffice_client import Client, Server, free_port  # noqa: E402
+from boxoffice_client import Client, Server, free_port, remove_table  # noqa: E402
 from process_stats import fd_count, rss_kb, under_asan  # noqa: E402
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
@@ -78,7 +78,7 @@ class HostileClientsTest(unittest.TestCase):
     def start_server(self, name):
         """A boxofficed with the test's limits and the event H; returns it and its HTTP port."""
         shm = f"/dev/shm/boxoffice-hostile-{os.getpid()}-{name}"
-        self.addCleanup(lambda: os.path.exists(shm) and os.unlink(shm))
+        self.addCleanup(remove_table, shm)
         http_port = free_port()
         server = Server(BOXOFFICED, os.path.join(self.dir, name),
                         ["--http", f"127.0.0.1:{http_port}", "--admin", "off",

@@ -34,7 +34,6 @@ Every wait and socket operation is bounded; the server, the shoppers' processes,
 in /dev/shm and the temporary directory are removed whatever happens."""
 
 import argparse
-import glob
 import gzip
 import json
 import multiprocessing
@@ -51,7 +50,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 sys.path.insert(0, HERE)
-from boxoffice_client import Client, Server  # noqa: E402
+from boxoffice_client import Client, Server, remove_table  # noqa: E402
 import seat_history as sh  # noqa: E402
 from seat_history import Op  # noqa: E402
 
@@ -345,9 +344,7 @@ class LinearizabilityTest(unittest.TestCase):
         self.indeterminate_total = 0
 
     def remove_table(self):
-        for path in [self.shm, *glob.glob(glob.escape(self.shm) + ".log-*")]:
-            if os.path.exists(path):
-                os.unlink(path)
+        remove_table(self.shm)
 
     def resume(self):
         if self.server.running():

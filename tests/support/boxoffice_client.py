@@ -17,6 +17,7 @@ it. Whatever happens, call close() (or use `with`): it kills the process if it s
 Not thread-safe: one Client per thread; a Server belongs to the test's main thread.
 """
 
+import glob
 import os
 import signal
 import socket
@@ -30,6 +31,16 @@ TIMEOUT_S = 10
 # Stable error codes (net/PROTOCOL.md).
 BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, SEAT_TAKEN, HOLD_EXPIRED, HOLD_NOT_FOUND = 1, 2, 3, 4, 5, 6
 EVENT_CLOSED, LIMIT_EXCEEDED, BUSY, INTERNAL = 7, 8, 9, 10
+
+
+def remove_table(shm):
+    """Removes a seat table file and its journal staging files (<shm>.log-N), which a server
+    makes next to it: a test that made them removes both, or /dev/shm fills run after run."""
+    for path in [shm, *glob.glob(glob.escape(shm) + ".log-*")]:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def free_port():
