@@ -619,6 +619,13 @@ class StampRecordingHandler final : public ConnectionHandler {
 };
 
 TEST_P(ReactorTest, ReceiveTimestampsTellHowLongBytesQueued) {
+  // The kernel turns stamping on for the whole machine a moment after the first socket asks
+  // (a deferred static key), later still on a loaded machine: a socket of the test's own asks
+  // first and keeps it on throughout.
+  const int keeper = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(keeper, 0);
+  enable_receive_timestamps(keeper);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   for (const bool stamped : {true, false}) {
     SCOPED_TRACE(stamped ? "receive_timestamps on" : "receive_timestamps off");
     ReactorOptions options;
@@ -667,6 +674,7 @@ TEST_P(ReactorTest, ReceiveTimestampsTellHowLongBytesQueued) {
       EXPECT_LT(handler.read_at[0] - handler.stamps[0], int64_t{50'000'000});  // read at once
     }
   }
+  close(keeper);
 }
 
 std::string backend_name(const ::testing::TestParamInfo<IoBackend>& info) {
