@@ -28,11 +28,10 @@ RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions op
                      " ms) before it was read: the server is overloaded; retry"),
       sessions_(limits.connections_max),
       feed_(feed),
-      cursors_(engine->table().geometry().events_max, kNotWatched),
+      reader_(feed, engine->table().geometry().events_max),
       gate_(limits.connections_max, limits.held_reply_bytes_max) {
   dispatcher_.set_stats(&stats_);
   subscriptions_.reserve(size_t{limits.connections_max} * kSubscriptionsPerConnectionMax);
-  watched_.reserve(cursors_.size());
 }
 
 Session& RpcHandler::session(ConnectionId id) {
@@ -86,10 +85,7 @@ void RpcHandler::subscribe(const Request& request, ConnectionId id, Output* outp
   }
   if (!already) {
     subscriptions_.push_back({id, output, event_index, 0});
-    if (cursors_[event_index] == kNotWatched) {
-      cursors_[event_index] = feed_->watch(event_index);
-      watched_.push_back(event_index);
-    }
+    reader_.watch(event_index);
   }
   Dispatcher::pack_subscribed(request.msgid, &scratch_);
 }
@@ -113,25 +109,14 @@ void RpcHandler::publish_changes() {
     }
     (void)sub.output->append({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
   };
-  for (uint32_t event_index : watched_) {
-    bool any = false;
-    for (const Subscription& sub : subscriptions_) any = any || sub.event_index == event_index;
-    const uint64_t lost =
-        feed_->read(event_index, &cursors_[event_index], [&](const SeatFeed::Change& change) {
-          if (!any) return;
-          scratch_.clear();
-          dispatcher_.pack_seat_changed(event_index, {change.seats, change.count}, change.state,
-                                        &scratch_);
-          for (Subscription& sub : subscriptions_) {
-            if (sub.event_index == event_index) deliver(sub, scratch_);
-          }
-        });
-    if (lost > 0) {
-      for (Subscription& sub : subscriptions_) {
-        if (sub.event_index == event_index) sub.missed += lost;
-      }
+  reader_.read(subscriptions_, [&](uint32_t event_index, const SeatFeed::Change& change) {
+    scratch_.clear();
+    dispatcher_.pack_seat_changed(event_index, {change.seats, change.count}, change.state,
+                                  &scratch_);
+    for (Subscription& sub : subscriptions_) {
+      if (sub.event_index == event_index) deliver(sub, scratch_);
     }
-  }
+  });
 }
 
 size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input,

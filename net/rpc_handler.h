@@ -106,9 +106,7 @@ class RpcHandler : public ConnectionHandler {
   msgpack::sbuffer notice_;        // a `lost` notice
   SeatFeed* feed_;
   std::vector<Subscription> subscriptions_;  // capacity fixed at construction
-  std::vector<uint64_t> cursors_;            // per event: next change to read, or kNotWatched
-  std::vector<uint32_t> watched_;            // events with a cursor
-  static constexpr uint64_t kNotWatched = UINT64_MAX;
+  SeatFeedReader reader_;                    // of feed_ (unused without one)
   RequestStats stats_;
 
   ::boxoffice::persist::WorkerLog* log_ = nullptr;

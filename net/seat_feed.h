@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <vector>
 
 #include "core/engine.h"
 
@@ -86,5 +87,51 @@ uint64_t SeatFeed::read(uint32_t event_index, uint64_t* cursor, Fn&& fn) {
   }
   return lost;
 }
+
+// One reader of the feed (a worker, an HTTP thread): its cursor on each event it watches, and
+// the fan-out of what it reads to its subscribers, whatever they are (connections with
+// notifications, event streams): anything with an `event_index` and a `missed` count.
+//
+// Thread safety: used by one thread.
+class SeatFeedReader {
+ public:
+  SeatFeedReader(SeatFeed* feed, uint32_t events_max)
+      : feed_(feed), cursors_(events_max, kNotWatched) {
+    watched_.reserve(events_max);
+  }
+
+  // Follows `event_index` from now on (again: nothing).
+  void watch(uint32_t event_index) {
+    if (cursors_.at(event_index) != kNotWatched) return;
+    cursors_[event_index] = feed_->watch(event_index);
+    watched_.push_back(event_index);
+  }
+
+  // Reads every watched event's changes since the last call. Each goes to
+  // on_change(event_index, change) (which packs it once and delivers it to that event's
+  // subscribers) when any of `subscribers` follows the event; changes the feed overwrote before
+  // this reader got to them are added to the `missed` of each of that event's subscribers.
+  template <typename Subscribers, typename OnChange>
+  void read(Subscribers& subscribers, OnChange&& on_change) {
+    for (uint32_t event_index : watched_) {
+      bool any = false;
+      for (const auto& s : subscribers) any = any || s.event_index == event_index;
+      const uint64_t lost =
+          feed_->read(event_index, &cursors_[event_index], [&](const SeatFeed::Change& change) {
+            if (any) on_change(event_index, change);
+          });
+      if (lost == 0) continue;
+      for (auto& s : subscribers) {
+        if (s.event_index == event_index) s.missed += lost;
+      }
+    }
+  }
+
+ private:
+  static constexpr uint64_t kNotWatched = UINT64_MAX;
+  SeatFeed* feed_;
+  std::vector<uint64_t> cursors_;  // per event: next change to read, or kNotWatched
+  std::vector<uint32_t> watched_;  // events with a cursor
+};
 
 }  // namespace boxoffice::net

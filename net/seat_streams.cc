@@ -9,22 +9,14 @@ namespace boxoffice::net {
 
 SeatStreams::SeatStreams(SeatFeed* feed, Dispatcher* dispatcher, uint32_t events_max,
                          int64_t keep_alive_ms)
-    : feed_(feed),
-      dispatcher_(dispatcher),
-      keep_alive_ms_(keep_alive_ms),
-      cursors_(events_max, kNotWatched) {
-  BOXOFFICE_ASSERT(feed_ != nullptr && dispatcher_ != nullptr && keep_alive_ms_ > 0);
+    : dispatcher_(dispatcher), keep_alive_ms_(keep_alive_ms), reader_(feed, events_max) {
+  BOXOFFICE_ASSERT(feed != nullptr && dispatcher_ != nullptr && keep_alive_ms_ > 0);
   streams_.reserve(kStreamsMax);
-  watched_.reserve(events_max);
 }
 
 uint64_t SeatStreams::open(uint32_t event_index, int64_t now_ms) {
-  BOXOFFICE_ASSERT(event_index < cursors_.size());
   if (streams_.size() >= kStreamsMax) return 0;
-  if (cursors_[event_index] == kNotWatched) {
-    cursors_[event_index] = feed_->watch(event_index);
-    watched_.push_back(event_index);
-  }
+  reader_.watch(event_index);
   streams_.push_back({next_id_, event_index, 0, now_ms});
   return next_id_++;
 }
@@ -72,26 +64,15 @@ void SeatStreams::deliver(Stream& stream, const std::string& event, int64_t now_
 
 void SeatStreams::poll(int64_t now_ms, const Writer& write) {
   polling_ = true;
-  for (uint32_t event_index : watched_) {
-    bool any = false;
-    for (const Stream& s : streams_) any = any || s.event_index == event_index;
-    const uint64_t lost =
-        feed_->read(event_index, &cursors_[event_index], [&](const SeatFeed::Change& change) {
-          if (!any) return;
-          packed_.clear();
-          dispatcher_->pack_seat_changed(event_index, {change.seats, change.count}, change.state,
-                                         &packed_);
-          const std::string event = event_text(packed_);
-          for (Stream& s : streams_) {
-            if (s.id != 0 && s.event_index == event_index) deliver(s, event, now_ms, write);
-          }
-        });
-    if (lost > 0) {
-      for (Stream& s : streams_) {
-        if (s.event_index == event_index) s.missed += lost;
-      }
+  reader_.read(streams_, [&](uint32_t event_index, const SeatFeed::Change& change) {
+    packed_.clear();
+    dispatcher_->pack_seat_changed(event_index, {change.seats, change.count}, change.state,
+                                   &packed_);
+    const std::string event = event_text(packed_);
+    for (Stream& s : streams_) {
+      if (s.id != 0 && s.event_index == event_index) deliver(s, event, now_ms, write);
     }
-  }
+  });
   for (Stream& s : streams_) {
     if (s.id != 0 && now_ms - s.written_ms >= keep_alive_ms_ && write(s.id, ": keep-alive\n\n")) {
       s.written_ms = now_ms;

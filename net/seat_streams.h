@@ -61,16 +61,13 @@ class SeatStreams {
   // A packed seat.changed notification (net/PROTOCOL.md) as SSE text: its params as data.
   static std::string event_text(const msgpack::sbuffer& notification);
 
-  SeatFeed* feed_;
   Dispatcher* dispatcher_;
   const int64_t keep_alive_ms_;
   uint64_t next_id_ = 1;
   bool polling_ = false;             // close() marks (id 0) instead of removing meanwhile
   std::vector<Stream> streams_;      // capacity kStreamsMax
-  std::vector<uint64_t> cursors_;    // per event: next change to read, or kNotWatched
-  std::vector<uint32_t> watched_;    // events with a cursor
+  SeatFeedReader reader_;
   msgpack::sbuffer packed_;          // one notification at a time
-  static constexpr uint64_t kNotWatched = UINT64_MAX;
 };
 
 }  // namespace boxoffice::net

@@ -6,7 +6,6 @@ Usage: admin_test.py BOXOFFICED BOXOFFICE_CTL SOURCE_DIR
 
 Every socket operation and wait has a timeout; servers are killed at the end whatever happens."""
 
-import glob
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import urllib.request
 BOXOFFICED, CTL, SOURCE_DIR = (os.path.abspath(arg) for arg in sys.argv[1:4])
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "support"))
 
-from boxoffice_client import Client, RpcError, Server, free_port  # noqa: E402
+from boxoffice_client import Client, RpcError, Server, free_port, remove_table  # noqa: E402
 
 TIMEOUT_S = 10
 LINE_BYTES_MAX = 1 << 20
@@ -48,16 +47,10 @@ def start_server(directory, extra=(), name="a"):
     try:
         return server.start()
     except RuntimeError:
-        remove_table(server)  # it may have made its table before giving up
+        remove_table(server.shm)  # it may have made its table before giving up
         raise
 
 
-def remove_table(server):
-    for path in [server.shm] + glob.glob(glob.escape(server.shm) + ".log-*"):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 class AdminConnection:
@@ -115,7 +108,7 @@ class AdminTest(unittest.TestCase):
             cls.server.stop()
         finally:
             cls.server.close()
-            remove_table(cls.server)
+            remove_table(cls.server.shm)
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def ctl(self, *words, json_output=False, socket_path=None, cwd=None):
@@ -400,7 +393,7 @@ class AdminLifecycleTest(unittest.TestCase):
     def tearDown(self):
         for server in self.servers:
             server.close()
-            remove_table(server)
+            remove_table(server.shm)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, extra=(), name="a"):

@@ -36,7 +36,8 @@ import zlib
 BOXOFFICED, SOURCE_DIR = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "support"))
 
-from boxoffice_client import BUSY, NOT_FOUND, SEAT_TAKEN, Client, Server  # noqa: E402
+from boxoffice_client import (BUSY, NOT_FOUND, SEAT_TAKEN, Client, Server,  # noqa: E402
+                              remove_table)
 from services import PrivateMariadb, PrivateRedis  # noqa: E402
 
 BASE_ARGS = ["--holds-max", "65536", "--idempotency-keys-max", "65536"]
@@ -144,16 +145,8 @@ class DurabilityCase(unittest.TestCase):
     def new_shm(self):
         DurabilityCase.shm_counter += 1
         path = f"/dev/shm/bxd-{os.getpid()}-{DurabilityCase.shm_counter}"
-        self.addCleanup(self.remove_table, path)
+        self.addCleanup(remove_table, path)
         return path
-
-    @staticmethod
-    def remove_table(shm):
-        for path in [shm, *glob.glob(shm + ".log-*")]:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
 
     def mariadb(self, name="db"):
         db = PrivateMariadb(os.path.join(self.tmp, name))
@@ -734,7 +727,7 @@ class JournalDamageTest(DurabilityCase):
         self.assert_database_matches(db, client, "Torn", ledger)
         # And the journal alone still rebuilds every ticket.
         server.stop()
-        self.remove_table(server.shm)
+        remove_table(server.shm)
         server.start()
         self.assertIn("rebuilt from the journal", server.log())
         client = self.connect(server)
@@ -770,7 +763,7 @@ class JournalDamageTest(DurabilityCase):
         _, server, client, ledger, _ = self.sell_then_damage("torn")
         client.close()
         server.stop()
-        self.remove_table(server.shm)
+        remove_table(server.shm)
         server.start()
         client = self.connect(server)
         self.assert_tickets_in_table(client, ledger, "rebuilt after a cut record: ")
@@ -835,7 +828,7 @@ class RebootTest(DurabilityCase):
         self.assertEqual(client.ok("seat.get", {"event": "Cinema", "seat": held})["state"], "held")
         self.assertGreater(sum(1 for t in before[2].values() if t["generation"] == 2), 0)
         server.stop()
-        self.remove_table(server.shm)
+        remove_table(server.shm)
         server.start()
         log = server.log()
         self.assertIn("rebuilt from the journal:", log)
@@ -889,7 +882,7 @@ class RebootTest(DurabilityCase):
         stats_before = client.ok("event.stats", {"event": "Big"})
         free_before = client.ok("availability", {"event": "Big", "bitmap": True})
         server.stop()
-        self.remove_table(server.shm)
+        remove_table(server.shm)
         server.start()
         log = server.log()
         self.assertIn("rebuilt from the journal and MariaDB", log)
