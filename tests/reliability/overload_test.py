@@ -40,7 +40,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from boxoffice_client import Client, Server, remove_table  # noqa: E402
-from process_stats import rss_kb, under_asan  # noqa: E402
+from process_stats import rss_kb, stop_process, under_asan  # noqa: E402
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
 RSS_GROWTH_MAX_KB = 64 << 10
@@ -141,7 +141,7 @@ class OverloadTest(unittest.TestCase):
                     client.ok("event.create", {"id": "QB", "layout": {"venue": "V", "zones": [
                         {"id": 1, "price_cents": 100, "capacity": 10}]}})
                     pid = server.process.pid
-                    os.kill(pid, signal.SIGSTOP)
+                    stop_process(pid)
                     try:
                         _, hold = client.request_bytes("hold", {"event": "QB", "seats": [0]}, 1)
                         _, ping = client.request_bytes("ping", {}, 2)
