@@ -21,6 +21,7 @@
 // total ops of both threads (inverse throughput), "CPU" = CPU time per op on one thread; a
 // threaded row whose CPU is not ~2x its Time ran while another process held a core.
 // BM_bitmap_acquire_release_* is the peer: the bare seat lock the engine is built on.
+// BM_hold_steady_1M_random is the odd one out: holds lapse, as in a real on-sale (see there).
 //
 // Machine-readable output: --benchmark_format=json or --benchmark_out=FILE.
 #include <benchmark/benchmark.h>
@@ -381,6 +382,83 @@ void BM_confirm(benchmark::State& state) { confirm_loop(state, false); }
 void BM_confirm_idempotency_key(benchmark::State& state) { confirm_loop(state, true); }
 
 // ---------------------------------------------------------------------------------------------
+// A steady on-sale: Engine::hold of one random seat of 1M, holds lapsing after 250 ms.
+//
+// The hold rows above release each hold at once, so every line they touch stays in cache. Here,
+// as in bench/compare.sh's hold rows, a hold is taken at ~800k/s (the clock advances 1 ms every
+// 800 ops) and lives 250 ms, so ~200k holds are live and each op also expires the hold that
+// lapses: a random seat's bitmap word and ticket line, a hold slot and a timer entry, all cold.
+// expire_due runs every 16 ops, as a worker's loop turn does under 16-deep pipelining. One
+// thread; its own table (2M holds) with one event of 1,000 rows x 1,000 seats.
+
+constexpr uint32_t kLargeRows = 1000;
+constexpr uint32_t kLargeSeatsPerRow = 1000;
+constexpr int64_t kSteadyTtlMs = 250;
+constexpr uint32_t kSteadyOpsPerMs = 800;
+constexpr uint32_t kSteadyOpsPerTurn = 16;
+
+void setup_large(const benchmark::State&) {
+  static std::atomic<int> run_counter{0};
+  auto env = std::make_unique<Env>();
+  env->path = "/dev/shm/boxoffice-bench-large-" + std::to_string(::getpid()) + "-" +
+              std::to_string(run_counter.fetch_add(1));
+  ::unlink(env->path.c_str());
+  shm::TableGeometry geometry = bench_geometry();
+  geometry.holds_max = 1u << 21;
+  geometry.idempotency_entries_max = 1u << 10;
+  geometry.arena_bytes = uint64_t{512} << 20;
+  std::string error;
+  env->table = shm::SeatTable::open({env->path, geometry, kStartMs}, &error);
+  if (env->table == nullptr) fail_setup(error);
+  env->engine = Engine::open(env->table.get(), EngineOptions{}, &error);
+  if (env->engine == nullptr) fail_setup(error);
+  std::string text =
+      R"({"id":"large","layout":{"venue":"bench","zones":[{"id":1,"name":"Arena","price_cents":5000,"rows":[)";
+  for (uint32_t r = 0; r < kLargeRows; ++r) {
+    if (r > 0) text += ',';
+    text += R"({"label":"R)" + std::to_string(r + 1) + R"(","seats":)" +
+            std::to_string(kLargeSeatsPerRow) + "}";
+  }
+  text += "]}]}}";
+  if (Status s = env->engine->create_event(text, kStartMs, &env->hot); !s.is_ok())
+    fail_setup(s.to_string());
+  shm::SeatTable& table = *env->table;
+  const shm::TableHeader& h = table.header();
+  prefault(table, 0, h.idempotency_offset);
+  prefault(table, h.arena_offset, h.arena_used_bytes.load());
+  g_env = env.release();
+}
+
+void BM_hold_steady_1M_random(benchmark::State& state) {
+  Engine& engine = *g_env->engine;
+  WorkerContext worker(0, g_env->table->geometry().holds_max, kStartMs);
+  int64_t now_ms = kStartMs;
+  uint64_t random = 0x9E3779B97F4A7C15ull;
+  uint32_t ops = 0;
+  int64_t taken = 0;
+  for (auto _ : state) {
+    random ^= random << 13;  // xorshift64
+    random ^= random >> 7;
+    random ^= random << 17;
+    const uint32_t seat[1] = {static_cast<uint32_t>(random % (kLargeRows * kLargeSeatsPerRow))};
+    HoldOutcome held = engine.hold(worker, g_env->hot, seat, kSteadyTtlMs, now_ms);
+    benchmark::DoNotOptimize(held.token);
+    if (!held.status.is_ok()) {
+      if (held.status.code() != ErrorCode::kSeatTaken) {
+        g_env->error = "hold: " + held.status.to_string();
+        state.SkipWithError(g_env->error.c_str());
+        break;
+      }
+      ++taken;
+    }
+    ++ops;
+    if (ops % kSteadyOpsPerMs == 0) ++now_ms;
+    if (ops % kSteadyOpsPerTurn == 0) engine.expire_due(worker, now_ms, nullptr);
+  }
+  set_seat_taken_counter(state, taken);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 #define BOXOFFICE_BENCH(fn) BENCHMARK(fn)->Setup(setup_plain)->Teardown(teardown)
 #define BOXOFFICE_BENCH2(fn) \
@@ -404,6 +482,9 @@ BOXOFFICE_BENCH(BM_confirm);
 // entries, so a cold table would measure page faults), which takes seconds; one run per
 // repetition keeps that bounded, and 2^18 keys fill 6% of the 2^22 entries.
 BENCHMARK(BM_confirm_idempotency_key)->Setup(setup_keyed)->Teardown(teardown)->Iterations(1 << 18);
+// Long enough (10M ops, 12.5 s of simulated time) that the start, before the first holds lapse,
+// is a small share of the run.
+BENCHMARK(BM_hold_steady_1M_random)->Setup(setup_large)->Teardown(teardown)->Iterations(10'000'000);
 
 }  // namespace
 }  // namespace boxoffice

@@ -266,6 +266,8 @@ class Engine {
                          int64_t now_ms, SeatList* conflicts);
   bool expire_overdue_owners(WorkerContext& worker, const EventRuntime& event,
                              const SeatList& taken, int64_t now_ms);
+  // True when an active (or confirming) hold locks the seat, which is taken and not sold.
+  bool held_by_a_hold(const EventRuntime& event, uint32_t seat_index) const;
   HoldOutcome make_hold(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,
                         int64_t ttl_ms, int64_t now_ms);
   // Claims the request's idempotency key (if any). False when `outcome` is already the answer:

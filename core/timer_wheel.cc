@@ -7,6 +7,7 @@ namespace boxoffice {
 TimerWheel::TimerWheel(uint32_t id_count, int64_t tick_ms, int64_t now_ms)
     : entries_(id_count),
       heads_(kBuckets + 1, kNone),
+      earliest_ms_(kBuckets + 1, kNoDeadline),
       tick_ms_(tick_ms),
       current_tick_(now_ms / tick_ms) {
   BOXOFFICE_ASSERT(tick_ms > 0);
@@ -34,6 +35,7 @@ void TimerWheel::link(uint32_t id, uint32_t bucket) {
   entry.next = heads_[bucket];
   if (entry.next != kNone) entries_[entry.next].prev = id;
   heads_[bucket] = id;
+  earliest_ms_[bucket] = std::min(earliest_ms_[bucket], entry.deadline_ms);
   ++size_;
 }
 

@@ -17,7 +17,7 @@ class WorkerContext {
  public:
   // `holds_max` must be the seat table's (one timer per hold slot).
   WorkerContext(uint32_t worker_index, uint32_t holds_max, int64_t now_ms,
-                int64_t timer_tick_ms = 10)
+                int64_t timer_tick_ms = 1)
       : index_(worker_index),
         wheel_(holds_max, timer_tick_ms, now_ms),
         hold_hint_(worker_index * 4096) {}

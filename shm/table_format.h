@@ -153,7 +153,7 @@ struct alignas(64) HoldSlot {
   std::atomic<uint32_t> seats[kSeatsPerHoldMax];  // ascending
 };
 
-// A seat's slot: the hold that locks it (`owner`) and its current (or last) ticket. The ticket
+// A seat's slot: the hold that last locked it (`owner`) and its current (or last) ticket. The ticket
 // is written under a seqlock by whoever owns the seat's taken bit; `seq` is odd while written.
 // The ticket id is (event, seat, nonce); nonce 0 = none. One slot per seat, cache-line aligned,
 // so threads booking neighbouring seats never write the same line (a packed owner array
@@ -169,8 +169,10 @@ struct alignas(64) TicketSlot {
   std::atomic<int64_t> voided_at_ms;
   std::atomic<uint64_t> idempotency_hash;  // 0 when the sale had no key
   std::atomic<uint64_t> buyer[kBuyerRefBytesMax / 8];
-  std::atomic<uint32_t> owner;             // hold index + 1 while held, 0 otherwise
-  std::atomic<uint32_t> owner_deadline_s;  // hint: the holder's first deadline, in seconds
+  std::atomic<uint32_t> owner;             // hint: hold index + 1 of the last hold that locked
+                                           // the seat (0: none, or sold since); believe it
+                                           // only while that hold is active and lists the seat
+  std::atomic<uint32_t> owner_deadline_s;  // hint: that hold's first deadline, in seconds
                                            // since the epoch rounded up (extending only
                                            // moves the real one later)
 };

@@ -143,6 +143,23 @@ TEST_F(RecoveryTest, OrphanLocksAreFreed) {
   expect_consistent(*engine_, *table_, e);
 }
 
+// A seat's owner field still names the last hold after it ended (a hint, not cleared): an
+// orphan lock on such a seat is freed all the same, and the seat reads free, not held.
+TEST_F(RecoveryTest, OrphanLocksAreFreedWhenTheSeatNamesAnEndedHold) {
+  const uint32_t e = create("Cinema", "cinema.json");
+  const uint32_t seats[] = {7, 8};
+  HoldOutcome held = engine_->hold(*worker_, e, seats, 60'000, now_ms_);
+  ASSERT_TRUE(held.status.is_ok());
+  ASSERT_TRUE(engine_->release(*worker_, held.token, now_ms_).is_ok());
+  EXPECT_EQ(engine_->seat(e, 7).state, SeatState::kFree);
+  uint32_t conflicts[2];
+  ASSERT_TRUE(shm::acquire_seats(table_->taken(table_->event(e)), seats, conflicts).acquired);
+  const RecoveryReport report = reopen();
+  EXPECT_EQ(report.seats_unlocked, 2u);
+  EXPECT_EQ(engine_->seat(e, 7).state, SeatState::kFree);
+  expect_consistent(*engine_, *table_, e);
+}
+
 TEST_F(RecoveryTest, ConfirmCutBeforeItsIntentLeavesTheHoldActive) {
   const uint32_t e = create("Cinema", "cinema.json");
   const uint32_t a[] = {20, 21};

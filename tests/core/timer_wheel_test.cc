@@ -76,6 +76,29 @@ TEST(TimerWheel, TimersInTheSameTickFireOnlyWhenTheirOwnDeadlineIsDue) {
   EXPECT_EQ(ids_of(advance_and_collect(wheel, 90)), (std::set<uint32_t>{1}));
 }
 
+// A worker advances its wheel on every loop turn, thousands of times a tick: timers not due yet
+// must not be looked at again each time (that walk once cost more than the holds themselves).
+TEST(TimerWheel, AdvancingBeforeAnythingIsDueLooksAtNoTimer) {
+  constexpr uint32_t kTimers = 1000;
+  TimerWheel wheel(2 * kTimers, /*tick_ms=*/10, kStartMs);
+  for (uint32_t id = 0; id < kTimers; ++id) {
+    wheel.schedule(id, id, kStartMs + 5 + id % 5);  // later within the current tick
+    wheel.schedule(kTimers + id, id, kStartMs + 60'000 + id);  // revolutions ahead
+  }
+  for (int64_t now = kStartMs; now < kStartMs + 5; ++now) {
+    for (int call = 0; call < 100; ++call) EXPECT_TRUE(advance_and_collect(wheel, now).empty());
+  }
+  EXPECT_EQ(wheel.visited(), 0u);
+  // Then each timer is looked at when it fires, and the far ones once in a while: once per
+  // revolution whose pass finds their bucket holding a due timer (here, none but the first).
+  EXPECT_EQ(advance_and_collect(wheel, kStartMs + 9).size(), kTimers);
+  for (int64_t now = kStartMs + 10; now < kStartMs + 60'000; now += 7) {
+    EXPECT_TRUE(advance_and_collect(wheel, now).empty());
+  }
+  EXPECT_LE(wheel.visited(), 2 * kTimers);
+  EXPECT_EQ(advance_and_collect(wheel, kStartMs + 61'000).size(), kTimers);
+}
+
 TEST(TimerWheel, AdvancedEveryMillisecondFiresAtTheDeadline) {
   constexpr uint32_t kTimers = 200;
   TimerWheel wheel(kTimers, /*tick_ms=*/10, kStartMs);
