@@ -1,5 +1,8 @@
 #include "core/ids.h"
 
+#include <array>
+#include <cstring>
+
 namespace boxoffice {
 namespace {
 
@@ -12,12 +15,22 @@ int hex_value(char c) {
   return -1;
 }
 
-// Writes the 32 hex digits of (hi, lo) into `out` at the given positions.
-void put_hex(uint64_t hi, uint64_t lo, char* out, const int* positions) {
-  for (int i = 0; i < 32; ++i) {
-    const uint64_t word = i < 16 ? hi : lo;
-    const int shift = 60 - 4 * (i % 16);
-    out[positions[i]] = kHex[(word >> shift) & 0xF];
+// "000102...ff": the two hex digits of each byte value, so a byte is formatted with one load.
+constexpr std::array<char, 512> kHexPairs = [] {
+  std::array<char, 512> pairs{};
+  for (int b = 0; b < 256; ++b) {
+    pairs[2 * b] = kHex[b >> 4];
+    pairs[2 * b + 1] = kHex[b & 0xF];
+  }
+  return pairs;
+}();
+
+// Writes the 32 hex digits of (hi, lo), most significant first, to out[0..31]. Tokens and
+// ticket ids are formatted for every reply: a byte at a time, not a digit at a time.
+void put_hex(uint64_t hi, uint64_t lo, char* out) {
+  for (int i = 0; i < 8; ++i) {
+    std::memcpy(out + 2 * i, &kHexPairs[2 * ((hi >> (56 - 8 * i)) & 0xFF)], 2);
+    std::memcpy(out + 16 + 2 * i, &kHexPairs[2 * ((lo >> (56 - 8 * i)) & 0xFF)], 2);
   }
 }
 
@@ -49,8 +62,10 @@ TicketId TicketId::make(uint32_t event_index, uint32_t seat_index, uint64_t nonc
 }
 
 void TicketId::format(char out[kTextBytes]) const {
+  char digits[32];
+  put_hex(hi, lo, digits);
+  for (int i = 0; i < 32; ++i) out[kUuidPositions[i]] = digits[i];
   out[8] = out[13] = out[18] = out[23] = '-';
-  put_hex(hi, lo, out, kUuidPositions);
 }
 
 std::string TicketId::to_string() const {
@@ -79,7 +94,7 @@ HoldToken HoldToken::make(uint32_t hold_index, uint32_t version, uint32_t deadli
           secret};
 }
 
-void HoldToken::format(char out[kTextBytes]) const { put_hex(hi, lo, out, kPlainPositions); }
+void HoldToken::format(char out[kTextBytes]) const { put_hex(hi, lo, out); }
 
 std::string HoldToken::to_string() const {
   std::string text(kTextBytes, '\0');

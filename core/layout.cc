@@ -1,7 +1,6 @@
 #include "core/layout.h"
 
 #include <algorithm>
-
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
@@ -255,9 +254,10 @@ Status Layout::from_document(const json& document, const LayoutLimits& limits, L
       layout.segment_home_.push_back(r);
     }
   }
-  BOXOFFICE_ASSERT(std::is_sorted(layout.segment_first_seat_.begin(),
-                                  layout.segment_first_seat_.end()));
+  BOXOFFICE_ASSERT(
+      std::is_sorted(layout.segment_first_seat_.begin(), layout.segment_first_seat_.end()));
   BOXOFFICE_ASSERT(layout.seat_count_ == 0 || layout.segment_first_seat_.front() == 0);
+  layout.build_block_directory();
   layout.canonical_json_ = document.dump();
   *out = std::move(layout);
   return Status::ok();
@@ -303,13 +303,37 @@ std::optional<uint32_t> Layout::seat_index(int64_t zone_id, std::string_view row
   return row.first_seat + static_cast<uint32_t>(*number - row.first_number);
 }
 
+void Layout::build_block_directory() {
+  const uint64_t segments = segment_first_seat_.size();
+  block_shift_ = 0;
+  while ((uint64_t{seat_count_} >> (block_shift_ + 1)) >= 4 * segments) ++block_shift_;
+  const uint64_t blocks =
+      (uint64_t{seat_count_} + (uint64_t{1} << block_shift_) - 1) >> block_shift_;
+  block_segment_.assign(blocks + 1, static_cast<uint32_t>(segments));
+  uint32_t segment = 0;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    const uint64_t first_seat = b << block_shift_;
+    while (segment + 1 < segments && segment_first_seat_[segment + 1] <= first_seat) ++segment;
+    block_segment_[b] = segment;
+  }
+}
+
 SeatLocation Layout::locate(uint32_t seat_index) const {
   BOXOFFICE_ASSERT(seat_index < seat_count_);
-  // The last segment starting at or before the seat: a binary search over a few KB that stay in
-  // cache, where a per-seat table of a large venue would miss it on every random seat.
-  const auto after = std::upper_bound(segment_first_seat_.begin(), segment_first_seat_.end(),
-                                      seat_index);
-  BOXOFFICE_ASSERT(after != segment_first_seat_.begin());
+  // The last segment starting at or before the seat. Its block's directory entry is that
+  // segment or an earlier one; segments starting later in the block are searched from there
+  // (a few KB that stay in cache, where a per-seat table of a large venue would miss it on
+  // every random seat).
+  const uint32_t block = seat_index >> block_shift_;
+  const auto first = segment_first_seat_.begin() + block_segment_[block];
+  // The seat's segment is at most the one holding the next block's first seat.
+  const auto last =
+      segment_first_seat_.begin() +
+      std::min<size_t>(block_segment_[block + 1] + size_t{1}, segment_first_seat_.size());
+  const auto after = first + 1 >= last || first[1] > seat_index
+                         ? first + 1
+                         : std::upper_bound(first + 1, last, seat_index);
+  BOXOFFICE_ASSERT(after != segment_first_seat_.begin() && after[-1] <= seat_index);
   const uint32_t home = segment_home_[static_cast<size_t>(after - segment_first_seat_.begin()) - 1];
   SeatLocation location;
   if (home & kGeneralAdmission) {

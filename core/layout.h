@@ -92,6 +92,8 @@ class Layout {
   struct ZoneIndex {
     std::unordered_map<std::string, uint32_t> row_by_label;
   };
+  void build_block_directory();
+
   std::string venue_;
   std::string name_;
   uint32_t seat_count_ = 0;
@@ -104,6 +106,12 @@ class Layout {
   // row index or kGeneralAdmission | zone index.
   std::vector<uint32_t> segment_first_seat_;
   std::vector<uint32_t> segment_home_;
+  // A directory over the segments: seats are cut into blocks of 2^block_shift_ (about four
+  // blocks per segment), and block_segment_[b] is the segment holding block b's first seat, so
+  // locate() searches only the segments that start inside one block (usually none or one)
+  // instead of all of them. block_segment_ has one more entry, the segment count.
+  uint32_t block_shift_ = 0;
+  std::vector<uint32_t> block_segment_;
   std::string canonical_json_;
 };
 

@@ -61,7 +61,7 @@ class TimerWheel {
 
   std::vector<Entry> entries_;
   static constexpr uint32_t kParked = kBuckets;  // extra bucket used inside advance()
-  std::vector<uint32_t> heads_;  // first id of each bucket, then of the parking bucket
+  std::vector<uint32_t> heads_;       // first id of each bucket, then of the parking bucket
   std::vector<int64_t> earliest_ms_;  // per bucket: <= every deadline in it (kNoDeadline: empty)
   uint32_t size_ = 0;
   uint64_t visited_ = 0;

@@ -14,7 +14,7 @@ constexpr uint32_t kRetryAfterMs = 10;
 
 // Packs exactly one response for a request: either ok() then the result, or error().
 struct Dispatcher::Reply {
-  Reply(uint32_t msgid, msgpack::sbuffer* out) : msgid(msgid), out(out), pk(*out) {}
+  Reply(uint32_t msgid, ReplyBuffer* out) : msgid(msgid), out(out), pk(*out) {}
 
   Packer& ok() {
     BOXOFFICE_ASSERT(!done);
@@ -56,7 +56,7 @@ struct Dispatcher::Reply {
   }
 
   uint32_t msgid;
-  msgpack::sbuffer* out;  // packer writes straight through, so raw bytes may be appended too
+  ReplyBuffer* out;  // packer writes straight through, so raw bytes may be appended too
   Packer pk;
   bool done = false;
   ErrorCode code = ErrorCode::kOk;
@@ -106,12 +106,12 @@ ClientRole Dispatcher::role_of(std::string_view candidate) const {
   return role;
 }
 
-void Dispatcher::pack_error(uint32_t msgid, const Status& status, msgpack::sbuffer* out) {
+void Dispatcher::pack_error(uint32_t msgid, const Status& status, ReplyBuffer* out) {
   Reply reply(msgid, out);
   reply.fail(status);
 }
 
-void Dispatcher::pack_subscribed(uint32_t msgid, msgpack::sbuffer* out) {
+void Dispatcher::pack_subscribed(uint32_t msgid, ReplyBuffer* out) {
   Reply reply(msgid, out);
   Packer& pk = reply.ok();
   pk.pack_map(1);
@@ -120,7 +120,7 @@ void Dispatcher::pack_subscribed(uint32_t msgid, msgpack::sbuffer* out) {
 }
 
 void Dispatcher::pack_seat_changed(uint32_t event_index, std::span<const uint32_t> seats,
-                                   SeatState state, msgpack::sbuffer* out) {
+                                   SeatState state, ReplyBuffer* out) {
   Packer pk(*out);
   pk.pack_array(3);
   pk.pack(2);
@@ -135,7 +135,7 @@ void Dispatcher::pack_seat_changed(uint32_t event_index, std::span<const uint32_
   pk.pack(std::string_view(state_name(state)));
 }
 
-void Dispatcher::pack_seats_lost(uint32_t event_index, uint64_t lost, msgpack::sbuffer* out) {
+void Dispatcher::pack_seats_lost(uint32_t event_index, uint64_t lost, ReplyBuffer* out) {
   Packer pk(*out);
   pk.pack_array(3);
   pk.pack(2);
@@ -147,7 +147,7 @@ void Dispatcher::pack_seats_lost(uint32_t event_index, uint64_t lost, msgpack::s
   pk.pack(lost);
 }
 
-void Dispatcher::pack_busy(uint32_t msgid, const char* why, msgpack::sbuffer* out,
+void Dispatcher::pack_busy(uint32_t msgid, const char* why, ReplyBuffer* out,
                            uint32_t retry_after_ms) {
   Reply reply(msgid, out);
   Packer& pk = reply.error(Status(ErrorCode::kBusy, why), 1);
@@ -165,8 +165,10 @@ Status Dispatcher::admit(const Request& request, const Session& session) const {
 }
 
 ErrorCode Dispatcher::handle(const Request& request, Session* session, int64_t now_ms,
-                             msgpack::sbuffer* out) {
-  const uint64_t started_ns = stats_ != nullptr ? monotonic_ns() : 0;
+                             ReplyBuffer* out, uint64_t* clock_ns) {
+  const uint64_t started_ns = stats_ == nullptr     ? 0
+                              : clock_ns != nullptr ? *clock_ns
+                                                    : monotonic_ns();
   Reply reply(request.msgid, out);
   if (request.error != nullptr) {
     reply.fail(Status(ErrorCode::kBadRequest, request.error));
@@ -176,7 +178,11 @@ ErrorCode Dispatcher::handle(const Request& request, Session* session, int64_t n
     run(request, session, now_ms, &reply);
   }
   BOXOFFICE_ASSERT(reply.done);  // every method answers exactly once
-  if (stats_ != nullptr) stats_->record(request.method, reply.code, monotonic_ns() - started_ns);
+  if (stats_ != nullptr) {
+    const uint64_t done_ns = monotonic_ns();
+    stats_->record(request.method, reply.code, done_ns - started_ns);
+    if (clock_ns != nullptr) *clock_ns = done_ns;
+  }
   return reply.code;
 }
 

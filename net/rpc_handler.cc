@@ -96,7 +96,7 @@ void RpcHandler::subscribe(const Request& request, ConnectionId id, Output* outp
 // is then told how many it missed (`lost`), as it is for changes the feed itself dropped.
 // Notifications never make a connection overflow (which would close it).
 void RpcHandler::publish_changes() {
-  auto deliver = [&](Subscription& sub, const msgpack::sbuffer& bytes) {
+  auto deliver = [&](Subscription& sub, const ReplyBuffer& bytes) {
     if (sub.output->pending_bytes() + bytes.size() + 64 > notification_backlog_bytes_) {
       ++sub.missed;
       return;
@@ -119,8 +119,8 @@ void RpcHandler::publish_changes() {
   });
 }
 
-size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input,
-                           int64_t received_at_ns, Output& output, bool* close) {
+size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, int64_t received_at_ns,
+                           Output& output, bool* close) {
   const int64_t now_ms = wall_clock_ms();
   // The newest of these bytes waited this long: every request among them waited at least as
   // long (older bytes, leftovers of earlier reads, waited longer).
@@ -133,6 +133,9 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input,
   }
   size_t consumed = 0;
   uint32_t run = 0;
+  // Each request's latency counts from the end of the one before it (from here for the first):
+  // its decoding included, one clock reading per request.
+  uint64_t clock_ns = monotonic_ns();
   while (consumed < input.size()) {
     Request request;
     size_t frame_bytes = 0;
@@ -168,7 +171,7 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input,
       subscribe(request, id, &output);
       shows_state = true;
     } else if (run < requests_per_read_max_) {
-      dispatcher_.handle(request, &s, now_ms, &scratch_);
+      dispatcher_.handle(request, &s, now_ms, &scratch_, &clock_ns);
       shows_state = request.method != Method::kPing;
       ++run;
     } else {
@@ -176,9 +179,8 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input,
       stats_.refused_busy();
     }
     consumed += frame_bytes;
-    const uint64_t needed = shows_state && durability_ != Durability::kMemory
-                                ? log_->appended_sequence()
-                                : 0;
+    const uint64_t needed =
+        shows_state && durability_ != Durability::kMemory ? log_->appended_sequence() : 0;
     if (!gate_.send(id, output,
                     {reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()}, needed,
                     reply_bound())) {

@@ -100,10 +100,10 @@ class RpcHandler : public ConnectionHandler {
   int64_t queue_budget_ns_;        // 0: off
   std::string queue_refusal_;      // the BUSY message of a request queued past the budget
   std::vector<Session> sessions_;  // by connection slot (low 32 bits of the id)
-  msgpack::sbuffer scratch_;       // one response at a time; keeps its capacity
+  ReplyBuffer scratch_;       // one response at a time; keeps its capacity
   std::string busy_why_;           // the BUSY message while the journal cannot be written (built
                                    // once per failure; cleared by a successful sync)
-  msgpack::sbuffer notice_;        // a `lost` notice
+  ReplyBuffer notice_;        // a `lost` notice
   SeatFeed* feed_;
   std::vector<Subscription> subscriptions_;  // capacity fixed at construction
   SeatFeedReader reader_;                    // of feed_ (unused without one)

@@ -33,7 +33,7 @@ void SeatStreams::close(uint64_t stream_id) {
   streams_.pop_back();
 }
 
-std::string SeatStreams::event_text(const msgpack::sbuffer& notification) {
+std::string SeatStreams::event_text(const ReplyBuffer& notification) {
   // [2, "seat.changed", params]
   const msgpack::object_handle handle = msgpack::unpack(notification.data(), notification.size());
   const msgpack::object& message = handle.get();

@@ -59,7 +59,7 @@ class SeatStreams {
   // Writes `event` (SSE text) to `stream`, preceded by its lost count if any.
   void deliver(Stream& stream, const std::string& event, int64_t now_ms, const Writer& write);
   // A packed seat.changed notification (net/PROTOCOL.md) as SSE text: its params as data.
-  static std::string event_text(const msgpack::sbuffer& notification);
+  static std::string event_text(const ReplyBuffer& notification);
 
   Dispatcher* dispatcher_;
   const int64_t keep_alive_ms_;
@@ -67,7 +67,7 @@ class SeatStreams {
   bool polling_ = false;             // close() marks (id 0) instead of removing meanwhile
   std::vector<Stream> streams_;      // capacity kStreamsMax
   SeatFeedReader reader_;
-  msgpack::sbuffer packed_;          // one notification at a time
+  ReplyBuffer packed_;          // one notification at a time
 };
 
 }  // namespace boxoffice::net

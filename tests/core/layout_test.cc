@@ -256,6 +256,33 @@ TEST(LayoutNumbering, FirstZeroIsAllowed) {
 
 // ---- lookups that must miss ------------------------------------------------------------------
 
+// locate() searches a directory of seat blocks: uneven layouts put many segments in one block
+// (300 one-seat rows next to a 20,000-place floor) or one segment across many blocks. Every
+// seat must still come back as the row or zone it was numbered in.
+TEST(LayoutLookup, EverySeatOfAnUnevenLayoutIsLocatedInItsOwnRow) {
+  json rows = json::array(), long_rows = json::array();
+  for (int r = 0; r < 300; ++r) rows.push_back({{"label", "S" + std::to_string(r)}, {"seats", 1}});
+  for (int r = 0; r < 7; ++r) {
+    long_rows.push_back({{"label", "L" + std::to_string(r)}, {"seats", 1 + r * 150}});
+  }
+  const json document = {{"venue", "Uneven"},
+                         {"zones",
+                          {{{"id", 1}, {"price_cents", 100}, {"rows", rows}},
+                           {{"id", 2}, {"price_cents", 200}, {"capacity", 20'000}},
+                           {{"id", 3}, {"price_cents", 300}, {"rows", long_rows}},
+                           {{"id", 4}, {"price_cents", 400}, {"capacity", 1}}}}};
+  Layout layout;
+  ASSERT_TRUE(Layout::parse_json(document.dump(), {}, &layout).is_ok());
+  expect_every_seat_round_trips(layout);
+  EXPECT_EQ(layout.locate(0).row->label, "S0");
+  EXPECT_EQ(layout.locate(299).row->label, "S299");
+  EXPECT_EQ(layout.locate(300).zone->id, 2);
+  EXPECT_EQ(layout.locate(300).label(), "1");
+  EXPECT_EQ(layout.locate(20'299).label(), "20000");
+  EXPECT_EQ(layout.locate(20'300).row->label, "L0");
+  EXPECT_EQ(layout.locate(layout.seat_count() - 1).zone->id, 4);
+}
+
 TEST(LayoutLookup, UnknownZoneMisses) {
   const Layout layout = load_shipped("cinema.json");
   EXPECT_EQ(layout.zone_by_id(99), nullptr);

@@ -82,7 +82,7 @@ TEST(TimerWheel, AdvancingBeforeAnythingIsDueLooksAtNoTimer) {
   constexpr uint32_t kTimers = 1000;
   TimerWheel wheel(2 * kTimers, /*tick_ms=*/10, kStartMs);
   for (uint32_t id = 0; id < kTimers; ++id) {
-    wheel.schedule(id, id, kStartMs + 5 + id % 5);  // later within the current tick
+    wheel.schedule(id, id, kStartMs + 5 + id % 5);             // later within the current tick
     wheel.schedule(kTimers + id, id, kStartMs + 60'000 + id);  // revolutions ahead
   }
   for (int64_t now = kStartMs; now < kStartMs + 5; ++now) {

@@ -165,7 +165,7 @@ class Connection {
   Dispatcher dispatcher_;
   Session session_;
   int64_t now_ms_ = kStartMs;
-  msgpack::sbuffer out_;
+  ReplyBuffer out_;
   std::string last_hold_;
   std::string last_ticket_;
 };

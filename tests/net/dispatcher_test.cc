@@ -39,7 +39,7 @@ class DispatcherTest : public testing::EngineFixture {
     size_t used = 0;
     EXPECT_EQ(decode_request(frame, FrameLimits{}, &request, &used), FrameResult::kFrame);
     EXPECT_EQ(used, frame.size());
-    msgpack::sbuffer out;
+    ReplyBuffer out;
     dispatcher_->handle(request, &session_, now_ms_, &out);
     json response = json::from_msgpack(std::string(out.data(), out.size()));
     EXPECT_TRUE(response.is_array() && response.size() == 4) << response;
@@ -211,7 +211,7 @@ TEST_F(DispatcherTest, UnknownMethodKeepsTheMsgid) {
 }
 
 TEST_F(DispatcherTest, ErrorResponseShape) {
-  msgpack::sbuffer out;
+  ReplyBuffer out;
   Dispatcher::pack_error(
       0, Status(ErrorCode::kBadRequest, "a request is [0, msgid, method, params]"), &out);
   json response = json::from_msgpack(std::string(out.data(), out.size()));
