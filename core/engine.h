@@ -183,6 +183,10 @@ class Engine {
   Status create_event_parsed(const nlohmann::json& document, int64_t now_ms, uint32_t* event_index);
   Status set_event_state(uint32_t event_index, shm::EventState state, int64_t now_ms);
   bool find_event(std::string_view event_id, uint32_t* event_index) const;
+  // Starts fetching the seat-table lines an operation on `seats` of the event will touch (their
+  // bitmap words and ticket lines), so a worker can overlap those cache misses with other work:
+  // a hint, with no effect on state. Seats out of range are ignored.
+  void prefetch_seats(uint32_t event_index, std::span<const uint32_t> seats) const;
   uint32_t event_count() const;  // indices [0, event_count()) may be valid
   bool event_exists(uint32_t event_index) const;
   // The accessors below take an index for which event_exists() is true (asserted).
@@ -260,6 +264,9 @@ class Engine {
   Status load_event(uint32_t event_index);
   Status check_seats(const EventRuntime& event, std::span<const uint32_t> seats,
                      SeatList* sorted) const;
+  // Starts fetching the cold cache lines a hold of `seats` will touch.
+  void prefetch_hold_lines(WorkerContext& worker, const EventRuntime& event,
+                           const SeatList& seats) const;
   // Locks `seats`; on a conflict, expires the overdue holds among their owners and tries once
   // more. False with `conflicts` set when they stay taken.
   bool acquire_or_expire(WorkerContext& worker, const EventRuntime& event, const SeatList& seats,

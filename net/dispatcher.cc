@@ -234,12 +234,39 @@ void Dispatcher::run(const Request& r, Session* session, int64_t now_ms, Reply* 
 // ---------------------------------------------------------------------------------------------
 // Resolving names
 
+bool Dispatcher::find_event(std::string_view id, uint32_t* event_index) {
+  if (!memo_event_id_.empty() && id == memo_event_id_) {
+    *event_index = memo_event_index_;
+    return true;
+  }
+  if (!engine_->find_event(id, event_index)) return false;
+  memo_event_id_.assign(id);
+  memo_event_index_ = *event_index;
+  return true;
+}
+
+void Dispatcher::prefetch(const Request& request) {
+  const bool seats_by_index = request.method == Method::kHold || request.method == Method::kBuy;
+  if (!seats_by_index || request.error != nullptr || request.too_many_seats ||
+      request.seat_count == 0) {
+    return;
+  }
+  uint32_t event_index = 0;
+  if (!find_event(request.event, &event_index)) return;
+  uint32_t seats[shm::kSeatsPerHoldMax];
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < request.seat_count; ++i) {
+    if (!request.seats[i].by_label) seats[count++] = request.seats[i].index;
+  }
+  engine_->prefetch_seats(event_index, {seats, count});
+}
+
 bool Dispatcher::resolve_event(const Request& r, uint32_t* event_index, Reply* reply) {
   if (r.event.empty()) {
     reply->fail(Status(ErrorCode::kBadRequest, "missing \"event\""));
     return false;
   }
-  if (!engine_->find_event(r.event, event_index)) {
+  if (!find_event(r.event, event_index)) {
     reply->fail(Status(ErrorCode::kNotFound, "no such event"));
     return false;
   }

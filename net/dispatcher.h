@@ -67,6 +67,10 @@ class Dispatcher {
   static void pack_busy(uint32_t msgid, const char* why, ReplyBuffer* out,
                         uint32_t retry_after_ms = 0);
 
+  // Starts fetching what running `request` will touch in the seat table (a hold's or a buy's
+  // seats given by index): called for the next request of a batch while this one runs.
+  void prefetch(const Request& request);
+
   // UNAUTHORIZED when API keys are configured and `session` has not authenticated (ping and
   // auth excepted); OK otherwise.
   Status admit(const Request& request, const Session& session) const;
@@ -79,6 +83,8 @@ class Dispatcher {
   struct Reply;
 
   void run(const Request& r, Session* session, int64_t now_ms, Reply* reply);
+  // Engine::find_event through a one-entry memo: a connection's requests name the same event.
+  bool find_event(std::string_view id, uint32_t* event_index);
   bool resolve_event(const Request& r, uint32_t* event_index, Reply* reply);
   bool resolve_seats(const Request& r, uint32_t event_index, SeatList* seats, Reply* reply);
   bool resolve_seat(const SeatRef& ref, uint32_t event_index, uint32_t* seat, Reply* reply);
@@ -112,6 +118,8 @@ class Dispatcher {
   DispatchOptions options_;
   RequestStats* stats_ = nullptr;
   std::vector<uint8_t> bitmap_scratch_;
+  std::string memo_event_id_;      // the last event found, and its index (events are never removed
+  uint32_t memo_event_index_ = 0;  // or renumbered, so an id keeps its index)
 };
 
 }  // namespace boxoffice::net

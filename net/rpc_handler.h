@@ -100,10 +100,11 @@ class RpcHandler : public ConnectionHandler {
   int64_t queue_budget_ns_;        // 0: off
   std::string queue_refusal_;      // the BUSY message of a request queued past the budget
   std::vector<Session> sessions_;  // by connection slot (low 32 bits of the id)
-  ReplyBuffer scratch_;       // one response at a time; keeps its capacity
+  Request requests_[2];            // on_data: the request running and the next one, decoded ahead
+  ReplyBuffer scratch_;            // one response at a time; keeps its capacity
   std::string busy_why_;           // the BUSY message while the journal cannot be written (built
                                    // once per failure; cleared by a successful sync)
-  ReplyBuffer notice_;        // a `lost` notice
+  ReplyBuffer notice_;             // a `lost` notice
   SeatFeed* feed_;
   std::vector<Subscription> subscriptions_;  // capacity fixed at construction
   SeatFeedReader reader_;                    // of feed_ (unused without one)

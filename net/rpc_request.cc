@@ -1,7 +1,9 @@
 #include "net/rpc_request.h"
 
 #include <array>
+#include <memory>
 #include <msgpack.hpp>
+#include <new>
 
 namespace boxoffice::net {
 namespace {
@@ -428,7 +430,9 @@ Method method_from_name(std::string_view name) {
 
 FrameResult decode_request(std::span<const uint8_t> input, const FrameLimits& limits,
                            Request* request, size_t* frame_bytes) {
-  *request = Request{};
+  // Default-initialized in place: every field back to its default but the seats (SeatRefs).
+  std::destroy_at(request);
+  ::new (static_cast<void*>(request)) Request;
   if (input.empty()) return FrameResult::kNeedMore;
   const size_t window = std::min<size_t>(input.size(), limits.frame_bytes_max);
   const char* data = reinterpret_cast<const char*>(input.data());

@@ -55,6 +55,18 @@ struct SeatRef {
   std::string_view seat;
 };
 
+// The seats of a request. Only the first Request::seat_count are meaningful, and the decoder
+// writes each of those whole, so making a Request (once per frame) leaves these 1.5 KB as they
+// were instead of zeroing them.
+struct SeatRefs {
+  SeatRefs() {}  // the items are left unwritten on purpose
+  SeatRef& operator[](size_t i) { return items[i]; }
+  const SeatRef& operator[](size_t i) const { return items[i]; }
+  union {
+    SeatRef items[shm::kSeatsPerHoldMax];
+  };
+};
+
 struct Request {
   uint32_t msgid = 0;
   Method method = Method::kUnknown;
@@ -71,7 +83,7 @@ struct Request {
   bool want_bitmap = false;
   bool has_seats = false;
   uint32_t seat_count = 0;
-  SeatRef seats[shm::kSeatsPerHoldMax];
+  SeatRefs seats;               // seats[0, seat_count)
   bool too_many_seats = false;  // more than kSeatsPerHoldMax given: LIMIT_EXCEEDED
   bool has_seat = false;        // seat.get's "seat"
   SeatRef seat;
