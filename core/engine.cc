@@ -569,7 +569,8 @@ void Engine::prefetch_hold_lines(WorkerContext& worker, const EventRuntime& even
   // the hold slot this worker will most likely take next are cold. The seat lock's CAS is a full
   // barrier: loads after it wait for it, so without these the misses would come one at a time.
   for (uint32_t i = 0; i < seats.count; ++i) __builtin_prefetch(&event.tickets[seats.seats[i]], 1);
-  __builtin_prefetch(&table_->hold(worker.hold_hint() % table_->geometry().holds_max), 1);
+  const uint32_t next_hold = worker.hold_hint();  // the slot after the last one taken
+  if (next_hold < table_->geometry().holds_max) __builtin_prefetch(&table_->hold(next_hold), 1);
 }
 
 bool Engine::acquire_or_expire(WorkerContext& worker, const EventRuntime& event,
