@@ -42,6 +42,10 @@ struct AdminServer::Loop {
   AdminService* service = nullptr;
   event_base* base = nullptr;
   evconnlistener* listener = nullptr;
+  // Made active by stop(); its callback breaks the loop from inside. (A loopbreak from stop()
+  // itself is lost when the thread has not entered the loop yet: the loop clears the flag as it
+  // starts, and nothing wakes it. An active event is run whenever the loop starts.)
+  event* stop = nullptr;
   std::unordered_set<Connection*> connections;
 
   ~Loop() {
@@ -49,6 +53,7 @@ struct AdminServer::Loop {
       bufferevent_free(connection->events);
       delete connection;
     }
+    if (stop != nullptr) event_free(stop);
     if (listener != nullptr) evconnlistener_free(listener);  // closes the listening socket
     if (base != nullptr) event_base_free(base);
   }
@@ -184,7 +189,7 @@ AdminServer::~AdminServer() { stop(); }
 std::string AdminServer::start() {
   BOXOFFICE_ASSERT(loop_ == nullptr);
   static std::once_flag threads_on;
-  std::call_once(threads_on, [] { evthread_use_pthreads(); });  // loopbreak from stop()
+  std::call_once(threads_on, [] { evthread_use_pthreads(); });  // event_active from stop()
   const std::string& path = options_.path;
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -222,6 +227,14 @@ std::string AdminServer::start() {
   loop_->service = service_;
   loop_->base = event_base_new();
   if (loop_->base != nullptr) {
+    loop_->stop = event_new(
+        loop_->base, -1, 0,
+        [](evutil_socket_t, short, void* base) {
+          event_base_loopbreak(static_cast<event_base*>(base));
+        },
+        loop_->base);
+  }
+  if (loop_->stop != nullptr) {
     // Backlog 0: the socket is already listening.
     loop_->listener = evconnlistener_new(loop_->base, on_accept, loop_.get(),
                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
@@ -238,7 +251,7 @@ std::string AdminServer::start() {
 
 void AdminServer::stop() {
   if (loop_ == nullptr) return;
-  event_base_loopbreak(loop_->base);
+  event_active(loop_->stop, 0, 0);  // thread-safe (evthread_use_pthreads), wakes the loop
   thread_.join();
   loop_.reset();  // closes every connection and the listener
   struct stat current {};

@@ -13,7 +13,6 @@ whatever happens, and its seat table and staging files (<shm>.log-*) are removed
 
 import base64
 import calendar
-import glob
 import http.client
 import json
 import os
@@ -27,6 +26,9 @@ import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from boxoffice_client import remove_table  # noqa: E402
 
 BOXOFFICED, LAYOUT_DIR, IO = sys.argv[1], sys.argv[2], sys.argv[3]
 TIMEOUT_S = 10
@@ -124,11 +126,7 @@ class Server:
         return log
 
     def remove_table(self):
-        for path in [self.shm] + glob.glob(glob.escape(self.shm) + ".log-*"):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        remove_table(self.shm)
 
     # --- HTTP -----------------------------------------------------------------------------
 

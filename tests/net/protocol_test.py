@@ -9,7 +9,6 @@ fallback, and IoFallbackTest checks the server said so in one log line.
 
 Every socket operation has a timeout; the server is killed at the end whatever happens."""
 
-import glob
 import json
 import os
 import random
@@ -22,6 +21,9 @@ import time
 import unittest
 
 import msgpack
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from boxoffice_client import remove_table  # noqa: E402
 
 BOXOFFICED, LAYOUT_DIR, IO_MODE = sys.argv[1], sys.argv[2], sys.argv[3]
 IO = "auto" if IO_MODE == "auto-denied" else IO_MODE
@@ -66,12 +68,7 @@ class Server:
         log = self.process.stderr.read()
         self.process.stderr.close()
         if not keep_table:
-            # The seat table and its journal staging files (<table>.log-N).
-            for path in [self.shm] + glob.glob(glob.escape(self.shm) + ".log-*"):
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
+            remove_table(self.shm)
         return log
 
 

@@ -5,7 +5,6 @@ Each `curl` line of the section's first sh block ends with a comment giving its 
 quoted, text its reply must contain; `H=...` is pointed at the test server. Run from the
 repository root, as a reader would. Usage: readme_http_test.py BOXOFFICED REPO_DIR
 """
-import glob
 import os
 import re
 import shutil
@@ -15,7 +14,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from boxoffice_client import Server, free_port  # noqa: E402
+from boxoffice_client import Server, free_port, remove_table  # noqa: E402
 
 BOXOFFICED, REPO = sys.argv[1], sys.argv[2]
 TIMEOUT_S = 10
@@ -62,8 +61,7 @@ class ReadmeHttpTest(unittest.TestCase):
                     self.assertIn(text, body, command)
         finally:
             server.stop()
-            for path in glob.glob(glob.escape(shm) + "*"):  # the table and its staging files
-                os.unlink(path)
+            remove_table(shm)
             shutil.rmtree(directory, ignore_errors=True)
 
 
