@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """Overload, against a real boxofficed. Usage: overload_test.py BOXOFFICED BOXOFFICE_LOAD
 
-The server runs with --queue-budget-ms 5 (20 under AddressSanitizer): a request whose bytes
-waited longer than that in the socket before a worker read them is answered BUSY without running.
-The overload run below keeps 41k requests in flight; at ~1.9M/s each spends ~22 ms between send
-and reply in all, so with a 20 ms budget a server that fast refused nothing. Under ASan (~5x
-slower) a 5 ms budget had the server refuse 80% of what it read and serve 0.22x the baseline: the
-load's clients resend at once, and a refusal costs nearly what a hold does.
+The server runs with --queue-budget-ms 20: a request whose bytes waited longer than that in the
+socket before a worker read them is answered BUSY without running. test_a_request_queued_past_
+the_budget_is_refused checks that deterministically. Whether the overload run below queues past
+the budget depends on the machine: 41k requests in flight at ~1.9M/s spend ~22 ms between send
+and reply in all, and a fast server refused none; so its BUSY count is reported, not checked.
+(A 5 ms budget, tried to force refusals, cost capacity instead: boxoffice-load resends at once
+rather than after retry_after_ms, and a refusal costs a worker nearly what a hold does, so the
+server served 0.84-1.65x the baseline while refusing 0.5-0.8M requests/s, and 0.22x under
+AddressSanitizer.)
 
 test_serves_through_overload_and_recovers: three boxoffice-load runs on one 1M-seat event (holds of 250 ms, so the table stays in a steady
 state), back to back:
@@ -16,8 +19,7 @@ state), back to back:
   3. after: the baseline again.
 Checked: during the overload the server still completes at least 90% of the baseline rate (40%
 under AddressSanitizer, where refusals cost relatively more), with
-no error other than BUSY and no connection lost, and refuses part of the excess with BUSY (what
-queued past the budget); its memory (RSS) grows by less than 64 MiB (not
+no error other than BUSY and no connection lost; its memory (RSS) grows by less than 64 MiB (not
 checked under AddressSanitizer, whose own memory grows); and
 right after, the baseline run's p99 is back within 3x of the first (or under 5 ms), its rate
 within 80% of it (60% under AddressSanitizer). Ratios within one run of this test on this machine, not performance targets:
@@ -48,9 +50,7 @@ from process_stats import rss_kb, stop_process, under_asan  # noqa: E402
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
 RSS_GROWTH_MAX_KB = 64 << 10
-# ASan links libasan dynamically (gcc): its name is in the binary.
-ASAN_BUILD = b"libasan.so" in open(BOXOFFICED, "rb").read()
-QUEUE_BUDGET_MS = 20 if ASAN_BUILD else 5
+QUEUE_BUDGET_MS = 20
 SO_TIMESTAMPNS = 35  # <asm-generic/socket.h>; Python's socket module has no name for it
 
 
@@ -120,8 +120,6 @@ class OverloadTest(unittest.TestCase):
         # that the server keeps serving (40%) is checked.
         served_share = 0.4 if under_asan(pid) else 0.9
         self.assertGreaterEqual(overload["served_per_s"], served_share * baseline["served_per_s"])
-        self.assertGreater(overload["errors_by_code"].get("BUSY", 0), 0,
-                           "nothing queued past the budget was refused")
         if not under_asan(pid):  # ASan's quarantine and shadow memory grow RSS by themselves
             self.assertLess(rss_after - rss_before, RSS_GROWTH_MAX_KB)
         self.assertLessEqual(after["p99_us"], max(3 * baseline["p99_us"], 5000))
@@ -152,7 +150,7 @@ class OverloadTest(unittest.TestCase):
                         _, hold = client.request_bytes("hold", {"event": "QB", "seats": [0]}, 1)
                         _, ping = client.request_bytes("ping", {}, 2)
                         client.send_raw(hold + ping)
-                        time.sleep(0.3)  # queued 15-60x the budget
+                        time.sleep(0.3)  # queued 15x the budget
                     finally:
                         os.kill(pid, signal.SIGCONT)
                     first, second = client.read_response(), client.read_response()
