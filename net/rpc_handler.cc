@@ -1,5 +1,6 @@
 #include "net/rpc_handler.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -12,6 +13,7 @@ namespace boxoffice::net {
 namespace {
 constexpr int64_t kSyncRetryMs = 100;           // after a failed journal write or fdatasync
 constexpr int64_t kSyncErrorLogEveryMs = 5000;  // one log line per this while it keeps failing
+constexpr int64_t kQueueRetryMaxMs = 5000;      // retry_after_ms of a request refused for queueing
 }  // namespace
 
 RpcHandler::RpcHandler(Engine* engine, WorkerContext* worker, DispatchOptions options,
@@ -124,8 +126,14 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, int6
   const int64_t now_ms = wall_clock_ms();
   // The newest of these bytes waited this long: every request among them waited at least as
   // long (older bytes, leftovers of earlier reads, waited longer).
-  const bool over_budget = queue_budget_ns_ > 0 && received_at_ns > 0 &&
-                           realtime_ns() - received_at_ns > queue_budget_ns_;
+  const int64_t queued_ns =
+      queue_budget_ns_ > 0 && received_at_ns > 0 ? realtime_ns() - received_at_ns : 0;
+  const bool over_budget = queued_ns > queue_budget_ns_ && queue_budget_ns_ > 0;
+  // Come back after about as long as this queued (at least the budget, at most kQueueRetryMaxMs):
+  // a client that resent sooner would find the queue no shorter, and one that waits this long
+  // takes its requests out of the queue until it has drained.
+  const auto queue_retry_ms = static_cast<uint32_t>(
+      std::clamp<int64_t>(queued_ns / 1'000'000, queue_budget_ns_ / 1'000'000, kQueueRetryMaxMs));
   Session& s = session(id);
   if (gate_.take_overflowed(id)) {
     *close = true;  // replies released from the gate did not fit: the client does not read
@@ -169,8 +177,7 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, int6
       stats_.refused_busy();
     } else if (over_budget && request.method != Method::kPing) {
       // Retry after about what it queued: sooner would only add to the queue.
-      Dispatcher::pack_busy(request.msgid, queue_refusal_.c_str(), &scratch_,
-                            static_cast<uint32_t>(queue_budget_ns_ / 1'000'000));
+      Dispatcher::pack_busy(request.msgid, queue_refusal_.c_str(), &scratch_, queue_retry_ms);
       stats_.refused_queued();
     } else if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
                request.error == nullptr) {

@@ -46,10 +46,10 @@ struct RpcLimits {
   uint32_t held_reply_bytes_max = 1u << 20;
   // Requests whose bytes waited longer than this in the socket before the worker read them
   // (the kernel's receive timestamp; ReactorOptions::receive_timestamps) are answered BUSY
-  // without running, pings excepted, with retry_after_ms = this: a request that runs has
-  // waited less, and a client that has likely given up takes no seats it will never pay for.
-  // (A refusal still costs most of what a hold does: it sheds work only when clients wait
-  // as told.) 0: off.
+  // without running, pings excepted, with retry_after_ms = how long they queued (at least
+  // this, at most 5 s): a request that runs has waited less, and a client that has likely given
+  // up takes no seats it will never pay for. (A refusal still costs most of what a hold does:
+  // it sheds work only when clients wait as told.) 0: off.
   uint32_t queue_budget_ms = 0;
 };
 

@@ -1,6 +1,6 @@
 // boxoffice-load: a load generator for boxofficed and its peers (DESIGN.md section 8). It opens
-// --connections over --threads (one io_uring, or epoll set, each), keeps up to --pipeline requests in flight
-// per connection, and runs a scenario against one of three targets:
+// --connections over --threads (one io_uring, or epoll set, each), keeps up to --pipeline requests
+// in flight per connection, and runs a scenario against one of three targets:
 //   --target boxoffice  msgpack-rpc (net/PROTOCOL.md)          tools/load/rpc_codec.h
 //   --target http       the /v1 HTTP routes (net/HTTP_API.md)   tools/load/http_codec.h
 //   --target redis      SET seat:{E}:{i} <token> NX PX <ttl> for one seat; EVALSHA of a Lua
@@ -76,6 +76,7 @@ struct Options {
   std::string json_path;
   bool verify = false;
   bool verify_exclusive = false;
+  bool ignore_retry_after = false;
   std::string verify_mariadb_url;
   double verify_wait_s = 30;
   uint64_t seed = 0;
@@ -286,6 +287,9 @@ int main(int argc, char** argv) {
   app.add_option("--hold-ttl-ms", o.hold_ttl_ms, "hold TTL")->capture_default_str();
   app.add_option("--json", o.json_path, "also write the results to this JSON file");
   app.add_flag("--verify", o.verify, "check the server's state against what the clients saw");
+  app.add_flag("--ignore-retry-after", o.ignore_retry_after,
+               "after a BUSY answer send the slot's next request at once, instead of after the "
+               "retry_after_ms (HTTP: Retry-After) the answer names");
   app.add_flag("--verify-exclusive", o.verify_exclusive,
                "this run was the event's only writer: also check event.stats counts");
   app.add_option("--verify-mariadb", o.verify_mariadb_url,
@@ -317,7 +321,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<ControlClient> control;
   std::string event = o.event;
   if (!o.verify_mariadb_url.empty() && (!o.verify || target == TargetKind::kRedis)) {
-    std::fprintf(stderr, "boxoffice-load: --verify-mariadb goes with --verify, not --target redis\n");
+    std::fprintf(stderr,
+                 "boxoffice-load: --verify-mariadb goes with --verify, not --target redis\n");
     return 2;
   }
   if (event.empty() && o.seats == 0 && o.create_event_layout.empty()) {
@@ -413,6 +418,7 @@ int main(int argc, char** argv) {
     config.record_tickets = o.verify;
     config.seed = o.seed + 0x9e3779b97f4a7c15ull * (t + 1);
     config.io = io;
+    config.honor_retry_after = !o.ignore_retry_after;
     workers.push_back(std::make_unique<Worker>(config, &shared, &shared_seats, std::move(fds[t])));
   }
 

@@ -164,6 +164,51 @@ TEST(LoadHttpCodec, ParsesInOrderWithTags) {
   EXPECT_EQ(replies[1].status, ReplyStatus::kConflict);
 }
 
+// BUSY says when to come back (retry_after_ms; over HTTP, Retry-After in seconds): the worker
+// rests the slot that long. Other errors say nothing.
+TEST(LoadRpcCodec, BusyCarriesRetryAfter) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> pk(buffer);
+  pk.pack_array(4);
+  pk.pack(1);
+  pk.pack(3);
+  pk.pack_map(4);
+  pk.pack("code");
+  pk.pack(kErrorBusy);
+  pk.pack("name");
+  pk.pack("BUSY");
+  pk.pack("message");
+  pk.pack("queued longer than the server's queue budget (20 ms)");
+  pk.pack("retry_after_ms");
+  pk.pack(20);
+  pk.pack_nil();
+  const std::string bytes = std::string(buffer.data(), buffer.size()) + taken_reply(4);
+  Reply reply;
+  size_t consumed = 0;
+  ASSERT_EQ(RpcCodec::parse_reply(bytes.data(), bytes.size(), &reply, &consumed),
+            ParseStatus::kReply);
+  EXPECT_EQ(reply.status, ReplyStatus::kError);
+  EXPECT_EQ(reply.error_code, kErrorBusy);
+  EXPECT_EQ(reply.retry_after_ms, 20);
+  ASSERT_EQ(
+      RpcCodec::parse_reply(bytes.data() + consumed, bytes.size() - consumed, &reply, &consumed),
+      ParseStatus::kReply);
+  EXPECT_EQ(reply.retry_after_ms, -1);
+}
+
+TEST(LoadHttpCodec, BusyCarriesRetryAfter) {
+  const std::string body = "{\"error\":{\"code\":9,\"name\":\"BUSY\"}}";
+  const std::string bytes =
+      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  HttpCodec::Response response;
+  ASSERT_EQ(HttpCodec::parse_response(bytes, &response), ParseStatus::kReply);
+  Reply reply;
+  HttpCodec::interpret(response, OperationKind::kHold, &reply);
+  EXPECT_EQ(reply.error_code, kErrorBusy);
+  EXPECT_EQ(reply.retry_after_ms, 2000);
+}
+
 TEST(LoadHttpCodec, ChunkedOrGarbageIsBroken) {
   HttpCodec::Response response;
   EXPECT_EQ(

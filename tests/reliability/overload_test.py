@@ -158,7 +158,9 @@ class OverloadTest(unittest.TestCase):
                     self.assertIsNotNone(first[2], first)
                     self.assertEqual(first[2]["name"], "BUSY", first)
                     self.assertIn(f"queue budget ({QUEUE_BUDGET_MS} ms)", first[2]["message"])
-                    self.assertEqual(first[2]["retry_after_ms"], QUEUE_BUDGET_MS)
+                    # Come back after about as long as it queued (300 ms here), not sooner.
+                    self.assertGreaterEqual(first[2]["retry_after_ms"], 250, first)
+                    self.assertLessEqual(first[2]["retry_after_ms"], 5000, first)
                     self.assertEqual((second[1], second[2]), (2, None), second)  # the ping ran
                     # The refused hold did not run: the seat is free, and a fresh hold runs.
                     self.assertEqual(client.ok("hold", {"event": "QB", "seats": [0]})["seats"][0]

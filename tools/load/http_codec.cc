@@ -127,6 +127,7 @@ ParseStatus HttpCodec::parse_response(std::string_view bytes, Response* response
     return ParseStatus::kBroken;
   }
   int64_t content_length = -1;
+  int64_t retry_after_s = -1;
   size_t line = head.find("\r\n") + 2;
   while (line < head.size()) {
     const size_t line_end = head.find("\r\n", line);
@@ -142,6 +143,12 @@ ParseStatus HttpCodec::parse_response(std::string_view bytes, Response* response
             std::errc{}) {
           return ParseStatus::kBroken;
         }
+      } else if (name.size() == 11 && strncasecmp(name.data(), "retry-after", 11) == 0) {
+        int64_t seconds = -1;  // the delay form; an HTTP date (never sent by boxofficed) is ignored
+        if (std::from_chars(value.data(), value.data() + value.size(), seconds).ec == std::errc{} &&
+            seconds >= 0) {
+          retry_after_s = seconds;
+        }
       } else if (name.size() == 17 && strncasecmp(name.data(), "transfer-encoding", 17) == 0) {
         return ParseStatus::kBroken;  // chunked: not produced by boxofficed
       }
@@ -154,6 +161,7 @@ ParseStatus HttpCodec::parse_response(std::string_view bytes, Response* response
   const size_t total = head_end + 4 + static_cast<size_t>(content_length);
   if (bytes.size() < total) return ParseStatus::kNeedMore;
   response->status_code = status;
+  response->retry_after_s = retry_after_s;
   response->body = bytes.substr(head_end + 4, static_cast<size_t>(content_length));
   response->length_bytes = total;
   return ParseStatus::kReply;
@@ -169,6 +177,7 @@ void HttpCodec::interpret(const Response& response, OperationKind kind, Reply* r
     }
     reply->error_code = static_cast<int>(code);
     reply->status = code == kErrorSeatTaken ? ReplyStatus::kConflict : ReplyStatus::kError;
+    if (response.retry_after_s >= 0) reply->retry_after_ms = response.retry_after_s * 1000;
     return;
   }
   reply->status = ReplyStatus::kOk;

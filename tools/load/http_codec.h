@@ -36,6 +36,7 @@ class HttpCodec : public Codec {
   // length, kNeedMore, or kBroken.
   struct Response {
     int status_code = 0;
+    int64_t retry_after_s = -1;  // the Retry-After header (seconds), -1 when absent
     std::string_view body;
     size_t length_bytes = 0;
   };

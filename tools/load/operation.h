@@ -19,6 +19,7 @@ constexpr int kTicketIdChars = 36;   // a UUID in text form
 constexpr int kErrorCodesMax = 16;
 constexpr int kErrorSeatTaken = 4;
 constexpr int kErrorHoldExpired = 5;
+constexpr int kErrorBusy = 9;
 constexpr int kErrorOther = 0;
 
 enum class OperationKind : uint8_t {
@@ -64,6 +65,7 @@ struct Reply {
   int64_t stats_seats_held = -1;
   int64_t stats_seats_sold = -1;
   int64_t stats_seats_total = -1;
+  int64_t retry_after_ms = -1;  // BUSY: when the server asked to be tried again (-1: not said)
 };
 
 }  // namespace boxoffice::load

@@ -1,5 +1,7 @@
 #include "tools/load/rpc_codec.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <msgpack.hpp>
 #include <string_view>
@@ -24,6 +26,7 @@ enum class Key : uint8_t {
   kSeatsHeld,
   kSeatsSold,
   kSeatsTotal,
+  kRetryAfterMs,
 };
 
 Key classify(std::string_view key) {
@@ -38,6 +41,7 @@ Key classify(std::string_view key) {
   if (key == "seats_held") return Key::kSeatsHeld;
   if (key == "seats_sold") return Key::kSeatsSold;
   if (key == "seats_total") return Key::kSeatsTotal;
+  if (key == "retry_after_ms") return Key::kRetryAfterMs;
   return Key::kOther;
 }
 
@@ -121,6 +125,9 @@ class ReplyVisitor : public msgpack::null_visitor {
     if (depth_ == 1 && top_index() == 1) f_->msgid = v;
     if (depth_ == 2 && top_index() == 2 && frames_[2].key == Key::kCode) {
       f_->error_code = static_cast<int64_t>(v);
+    }
+    if (depth_ == 2 && top_index() == 2 && frames_[2].key == Key::kRetryAfterMs) {
+      r_->retry_after_ms = static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
     }
     if (depth_ == 2 && top_index() == 3) {
       const int64_t value = static_cast<int64_t>(v);

@@ -84,6 +84,10 @@ void Worker::run() {
   for (;;) {
     int64_t now = now_ns();
     publish_progress(now);
+    while (!resting_.empty() && resting_.top().until_ns <= now) {
+      ready_.push_back(resting_.top().connection);
+      resting_.pop();
+    }
     if (!stopping_ && (now >= window.end_ns || shared_->stop.load(std::memory_order_relaxed) ||
                        scenario_done_ || open_connections_ == 0)) {
       stopping_ = true;
@@ -128,6 +132,7 @@ void Worker::run() {
     if (schedule && !stopping_ && !ready_.empty()) {
       wake_ns = std::min(wake_ns, std::max(schedule->next_ns(), now + kOpenLoopWakeMinNs));
     }
+    if (!stopping_ && !resting_.empty()) wake_ns = std::min(wake_ns, resting_.top().until_ns);
     const int64_t wait_ns = std::max<int64_t>(0, wake_ns - now);
     Completion completions[kCompletionsPerWait];
     const int n = transport_->wait(wait_ns, completions);
@@ -228,7 +233,13 @@ bool Worker::on_reply(Connection& c, const Reply& reply, int64_t now) {
   slot.in_flight = false;
   --in_flight_;
   c.free_slots.push_back(static_cast<uint16_t>(slot_index));
-  ready_.push_back(static_cast<uint32_t>(&c - connections_.data()));
+  const auto connection_index = static_cast<uint32_t>(&c - connections_.data());
+  if (config_.honor_retry_after && reply.status == ReplyStatus::kError &&
+      reply.error_code == kErrorBusy && reply.retry_after_ms > 0) {
+    resting_.push({now + reply.retry_after_ms * 1'000'000, connection_index});
+  } else {
+    ready_.push_back(connection_index);
+  }
 
   const Operation& op = slot.operation;
   scenario_.on_reply(op, reply);

@@ -5,7 +5,9 @@
 // request that may be sent. Closed loop (rate 0): every free slot is refilled at once. Open loop
 // (rate > 0): requests leave at the OpenLoopSchedule's times; one whose time has come waits for a
 // free slot, and its latency counts from its intended time. A request's tag names its slot and a
-// generation (tag = generation << 16 | slot), so an answer nobody asked for is caught.
+// generation (tag = generation << 16 | slot), so an answer nobody asked for is caught. A slot
+// answered BUSY rests for the retry_after_ms the answer names (unless honor_retry_after is off)
+// before it counts as free again.
 //
 // Answers before the window (warm-up) and after it (drain) are not counted, but the scenario and
 // the --verify record (tickets, open holds) see every one. At the window's end, or when
@@ -17,9 +19,11 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
-#include <string>
 #include <deque>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <string>
 #include <vector>
 
 #include "tools/load/codec.h"
@@ -40,6 +44,9 @@ struct WorkerConfig {
   int64_t drain_timeout_ns = 5'000'000'000;
   uint64_t seed = 1;
   IoChoice io = IoChoice::kAuto;
+  // A slot answered BUSY with a retry_after_ms (Retry-After over HTTP) waits that long before
+  // its next request, as a client that backs off would; false: it sends again at once.
+  bool honor_retry_after = true;
 };
 
 struct WorkerResult {
@@ -107,6 +114,14 @@ class Worker {
   // a server's keep-alive timeout.
   std::deque<uint32_t> ready_;
   std::vector<uint32_t> dirty_;  // connections with output to write
+  // Slots resting after a BUSY answer: (when they are free again, connection index), soonest
+  // on top.
+  struct Resting {
+    int64_t until_ns;
+    uint32_t connection;
+    bool operator>(const Resting& other) const { return until_ns > other.until_ns; }
+  };
+  std::priority_queue<Resting, std::vector<Resting>, std::greater<Resting>> resting_;
   std::unique_ptr<Transport> transport_;
   uint64_t in_flight_ = 0;
   size_t open_connections_ = 0;
