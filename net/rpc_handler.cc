@@ -129,11 +129,12 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, int6
   const int64_t queued_ns =
       queue_budget_ns_ > 0 && received_at_ns > 0 ? realtime_ns() - received_at_ns : 0;
   const bool over_budget = queued_ns > queue_budget_ns_ && queue_budget_ns_ > 0;
-  // Come back after about as long as this queued (at least the budget, at most kQueueRetryMaxMs):
-  // a client that resent sooner would find the queue no shorter, and one that waits this long
-  // takes its requests out of the queue until it has drained.
+  // Come back after about as long as this queued (at least the budget; at most kQueueRetryMaxMs
+  // unless the budget is longer): a client that resent sooner would find the queue no shorter,
+  // and one that waits this long takes its requests out of the queue until it has drained.
+  const int64_t budget_ms = queue_budget_ns_ / 1'000'000;
   const auto queue_retry_ms = static_cast<uint32_t>(
-      std::clamp<int64_t>(queued_ns / 1'000'000, queue_budget_ns_ / 1'000'000, kQueueRetryMaxMs));
+      std::clamp<int64_t>(queued_ns / 1'000'000, budget_ms, std::max(budget_ms, kQueueRetryMaxMs)));
   Session& s = session(id);
   if (gate_.take_overflowed(id)) {
     *close = true;  // replies released from the gate did not fit: the client does not read
