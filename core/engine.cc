@@ -750,7 +750,7 @@ void Engine::end_hold(WorkerContext& worker, uint32_t hold_index, HoldControl co
   seats.count = slot.seat_count.load(std::memory_order_relaxed);
   BOXOFFICE_ASSERT(seats.count > 0 && seats.count <= shm::kSeatsPerHoldMax);
   // The seats' owner fields are left naming this hold: they are hints, read only with the hold
-  // itself (holder_of), and not touching the seats' lines saves a cache miss per seat here.
+  // itself (held_by_a_hold), and not touching the seats' lines saves a cache miss per seat.
   for (uint32_t i = 0; i < seats.count; ++i) {
     seats.seats[i] = slot.seats[i].load(std::memory_order_relaxed);
   }
