@@ -27,12 +27,6 @@ const char* operation_name(OperationKind kind) {
   return "?";
 }
 
-void OutputBuffer::write(const char* bytes, size_t size) {
-  BOXOFFICE_ASSERT(size <= data_.size() - end_);  // sized for every request a connection queues
-  std::memcpy(data_.data() + end_, bytes, size);
-  end_ += size;
-}
-
 void OutputBuffer::consume(size_t size_bytes) {
   BOXOFFICE_ASSERT(size_bytes <= pending_bytes());
   begin_ += size_bytes;

@@ -14,11 +14,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "shm/check.h"
 #include "tools/load/operation.h"
 
 namespace boxoffice::load {
@@ -27,7 +29,14 @@ namespace boxoffice::load {
 class OutputBuffer {
  public:
   explicit OutputBuffer(size_t capacity_bytes) : data_(capacity_bytes) {}
-  void write(const char* bytes, size_t size);  // aborts on overflow: a sizing bug
+  // Inline: a msgpack packer writes each element (1-9 bytes, a length known at compile time)
+  // separately, and an out-of-line write made each one a call to memcpy (7% of the client's
+  // CPU under pipelined holds). Aborts on overflow: a sizing bug.
+  void write(const char* bytes, size_t size) {
+    BOXOFFICE_ASSERT(size <= data_.size() - end_);  // sized for every request a connection queues
+    std::memcpy(data_.data() + end_, bytes, size);
+    end_ += size;
+  }
   void append(std::string_view text) { write(text.data(), text.size()); }
   const char* pending() const { return data_.data() + begin_; }
   size_t pending_bytes() const { return end_ - begin_; }
