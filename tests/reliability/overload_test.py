@@ -17,8 +17,10 @@ state), back to back:
   2. overload: 160 connections x 256 in flight, 160 times the baseline's requests in flight,
      closed loop;
   3. after: the baseline again.
-Checked: during the overload the server still completes at least 90% of the baseline rate (40%
-under AddressSanitizer, where refusals cost relatively more), with
+The clients resend at once after BUSY (--ignore-retry-after): the worst case for the server,
+and one whose rate does not depend on how long clients choose to rest.
+Checked: during the overload the server still completes at least 90% of the baseline rate (25%
+under AddressSanitizer, where refusals cost relatively more: 0.40-0.70 measured), with
 no error other than BUSY and no connection lost; its memory (RSS) grows by less than 64 MiB (not
 checked under AddressSanitizer, whose own memory grows); and
 right after, the baseline run's p99 is back within 3x of the first (or under 5 ms), its rate
@@ -78,7 +80,7 @@ class OverloadTest(unittest.TestCase):
         run = subprocess.run([LOAD, "--addr", f"127.0.0.1:{self.server.port}", "--event", "OV",
                               "--scenario", "hold", "--hold-ttl-ms", "250", "--connections",
                               str(connections), "--pipeline", str(pipeline), "--warmup", "0.5",
-                              "--duration", "2", "--json", path],
+                              "--duration", "2", "--ignore-retry-after", "--json", path],
                              capture_output=True, text=True, timeout=120)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         sys.stderr.write("".join(run.stdout.splitlines(keepends=True)[-2:-1]))
@@ -116,9 +118,9 @@ class OverloadTest(unittest.TestCase):
             f"p99 after {after['p99_us']:.0f} us (baseline {baseline['p99_us']:.0f} us)\n")
         # Under AddressSanitizer a request queues ~5x longer (past the budget ~55-70% of the
         # time, against ~15%), and refusing it costs most of what serving it does (the framing
-        # and reply, which ASan slows most): measured 0.56-0.70 of the baseline there, so only
-        # that the server keeps serving (40%) is checked.
-        served_share = 0.4 if under_asan(pid) else 0.9
+        # and reply, which ASan slows most): measured 0.40-0.70 of the baseline there, so only
+        # that the server keeps serving (25%) is checked.
+        served_share = 0.25 if under_asan(pid) else 0.9
         self.assertGreaterEqual(overload["served_per_s"], served_share * baseline["served_per_s"])
         if not under_asan(pid):  # ASan's quarantine and shadow memory grow RSS by themselves
             self.assertLess(rss_after - rss_before, RSS_GROWTH_MAX_KB)
