@@ -553,22 +553,27 @@ HoldOutcome Engine::hold(WorkerContext& worker, uint32_t event_index,
   return make_hold(worker, *event, sorted, ttl_ms, now_ms);
 }
 
+// A random seat's bitmap word and ticket line (its owner hint, written by a hold and read on a
+// conflict) are cold in a large event. The seat lock's CAS is a full barrier: loads after it wait
+// for it, so without a prefetch the misses come one at a time.
+void Engine::prefetch_seat_lines(const EventRuntime& event, uint32_t seat) {
+  __builtin_prefetch(&event.taken[shm::word_of(seat)], 1);
+  __builtin_prefetch(&event.tickets[seat], 1);
+}
+
 void Engine::prefetch_seats(uint32_t event_index, std::span<const uint32_t> seats) const {
   const EventRuntime* event = runtime(event_index);
   if (event == nullptr) return;
   for (const uint32_t seat : seats) {
-    if (seat >= event->layout.seat_count()) continue;
-    __builtin_prefetch(&event->taken[shm::word_of(seat)], 1);
-    __builtin_prefetch(&event->tickets[seat], 1);
+    if (seat < event->layout.seat_count()) prefetch_seat_lines(*event, seat);
   }
 }
 
 void Engine::prefetch_hold_lines(WorkerContext& worker, const EventRuntime& event,
                                  const SeatList& seats) const {
-  // A random seat's ticket line (its owner hint, written by a hold and read on a conflict) and
-  // the hold slot this worker will most likely take next are cold. The seat lock's CAS is a full
-  // barrier: loads after it wait for it, so without these the misses would come one at a time.
-  for (uint32_t i = 0; i < seats.count; ++i) __builtin_prefetch(&event.tickets[seats.seats[i]], 1);
+  // The seats' lines (usually on their way already: the worker prefetched this request while it
+  // ran the one before) and the hold slot this worker will most likely take next.
+  for (uint32_t i = 0; i < seats.count; ++i) prefetch_seat_lines(event, seats.seats[i]);
   const uint32_t next_hold = worker.hold_hint();  // the slot after the last one taken
   if (next_hold < table_->geometry().holds_max) __builtin_prefetch(&table_->hold(next_hold), 1);
 }

@@ -264,6 +264,7 @@ class Engine {
   Status load_event(uint32_t event_index);
   Status check_seats(const EventRuntime& event, std::span<const uint32_t> seats,
                      SeatList* sorted) const;
+  static void prefetch_seat_lines(const EventRuntime& event, uint32_t seat);
   // Starts fetching the cold cache lines a hold of `seats` will touch.
   void prefetch_hold_lines(WorkerContext& worker, const EventRuntime& event,
                            const SeatList& seats) const;

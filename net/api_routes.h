@@ -103,7 +103,7 @@ class ApiRoutes : public HttpRoutes {
   RequestStats stats_;
   ParamsPacker packer_;          // a /v1 request as msgpack
   std::vector<uint8_t> packed_;  // a CQRS route's request as msgpack
-  ReplyBuffer reply_;       // the dispatcher's response
+  ReplyBuffer reply_;            // the dispatcher's response
   msgpack::zone reply_zone_;     // the response as an object (its strings point into reply_)
   std::unique_ptr<SeatStreams> streams_;  // null: no feed
   persist::WorkerLog* log_ = nullptr;

@@ -129,12 +129,6 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, int6
   const int64_t queued_ns =
       queue_budget_ns_ > 0 && received_at_ns > 0 ? realtime_ns() - received_at_ns : 0;
   const bool over_budget = queued_ns > queue_budget_ns_ && queue_budget_ns_ > 0;
-  // Come back after about as long as this queued (at least the budget; at most kQueueRetryMaxMs
-  // unless the budget is longer): a client that resent sooner would find the queue no shorter,
-  // and one that waits this long takes its requests out of the queue until it has drained.
-  const int64_t budget_ms = queue_budget_ns_ / 1'000'000;
-  const auto queue_retry_ms = static_cast<uint32_t>(
-      std::clamp<int64_t>(queued_ns / 1'000'000, budget_ms, std::max(budget_ms, kQueueRetryMaxMs)));
   Session& s = session(id);
   if (gate_.take_overflowed(id)) {
     *close = true;  // replies released from the gate did not fit: the client does not read
@@ -177,8 +171,14 @@ size_t RpcHandler::on_data(ConnectionId id, std::span<const uint8_t> input, int6
       Dispatcher::pack_busy(request.msgid, busy_why_.c_str(), &scratch_);
       stats_.refused_busy();
     } else if (over_budget && request.method != Method::kPing) {
-      // Retry after about what it queued: sooner would only add to the queue.
-      Dispatcher::pack_busy(request.msgid, queue_refusal_.c_str(), &scratch_, queue_retry_ms);
+      // Come back after about as long as this queued (at least the budget; at most
+      // kQueueRetryMaxMs unless the budget is longer): a client that resent sooner would find
+      // the queue no shorter, and one that waits this long keeps its requests out of it until
+      // it has drained.
+      const int64_t budget_ms = queue_budget_ns_ / 1'000'000;
+      const auto retry_ms = static_cast<uint32_t>(std::clamp<int64_t>(
+          queued_ns / 1'000'000, budget_ms, std::max(budget_ms, kQueueRetryMaxMs)));
+      Dispatcher::pack_busy(request.msgid, queue_refusal_.c_str(), &scratch_, retry_ms);
       stats_.refused_queued();
     } else if (run < requests_per_read_max_ && request.method == Method::kSubscribe &&
                request.error == nullptr) {

@@ -47,9 +47,9 @@ struct RpcLimits {
   // Requests whose bytes waited longer than this in the socket before the worker read them
   // (the kernel's receive timestamp; ReactorOptions::receive_timestamps) are answered BUSY
   // without running, pings excepted, with retry_after_ms = how long they queued (at least
-  // this; at most 5 s, or this if longer): a request that runs has waited less, and a client that has likely given
-  // up takes no seats it will never pay for. (A refusal still costs most of what a hold does:
-  // it sheds work only when clients wait as told.) 0: off.
+  // this; at most 5 s, or this if longer): a request that runs has waited less, and a client
+  // that has likely given up takes no seats it will never pay for. (A refusal still costs most
+  // of what a hold does: it sheds work only when clients wait as told.) 0: off.
   uint32_t queue_budget_ms = 0;
 };
 

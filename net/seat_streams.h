@@ -64,10 +64,10 @@ class SeatStreams {
   Dispatcher* dispatcher_;
   const int64_t keep_alive_ms_;
   uint64_t next_id_ = 1;
-  bool polling_ = false;             // close() marks (id 0) instead of removing meanwhile
-  std::vector<Stream> streams_;      // capacity kStreamsMax
+  bool polling_ = false;         // close() marks (id 0) instead of removing meanwhile
+  std::vector<Stream> streams_;  // capacity kStreamsMax
   SeatFeedReader reader_;
-  ReplyBuffer packed_;          // one notification at a time
+  ReplyBuffer packed_;  // one notification at a time
 };
 
 }  // namespace boxoffice::net

@@ -153,11 +153,11 @@ struct alignas(64) HoldSlot {
   std::atomic<uint32_t> seats[kSeatsPerHoldMax];  // ascending
 };
 
-// A seat's slot: the hold that last locked it (`owner`) and its current (or last) ticket. The ticket
-// is written under a seqlock by whoever owns the seat's taken bit; `seq` is odd while written.
-// The ticket id is (event, seat, nonce); nonce 0 = none. One slot per seat, cache-line aligned,
-// so threads booking neighbouring seats never write the same line (a packed owner array
-// would put 16 neighbours on one line).
+// A seat's slot: the hold that last locked it (`owner`) and its current (or last) ticket. The
+// ticket is written under a seqlock by whoever owns the seat's taken bit; `seq` is odd while
+// written. The ticket id is (event, seat, nonce); nonce 0 = none. One slot per seat, cache-line
+// aligned, so threads booking neighbouring seats never write the same line (a packed owner
+// array would put 16 neighbours on one line).
 enum class TicketStatus : uint32_t { kNone = 0, kValid = 1, kVoided = 2 };
 
 struct alignas(64) TicketSlot {
