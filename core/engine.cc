@@ -492,6 +492,14 @@ bool Engine::token_deadline_passed(HoldToken token, int64_t now_ms) const {
   return distance < (1u << (HoldToken::kMarkBits - 1));
 }
 
+uint32_t Engine::owner_deadline_ticks(int64_t absolute_ms) const {
+  // Saturates after 2^32 ticks (2.2 years of one table): then every conflict looks at the owner's
+  // control word, which is slower but never wrong.
+  const int64_t ticks =
+      (rel_ms(absolute_ms) + shm::kOwnerDeadlineTickMs - 1) / shm::kOwnerDeadlineTickMs;
+  return static_cast<uint32_t>(std::min<int64_t>(ticks, UINT32_MAX));
+}
+
 int64_t Engine::abs_ms(uint64_t relative_ms) const {
   return table_->epoch_ms() + static_cast<int64_t>(relative_ms);
 }
@@ -558,7 +566,8 @@ HoldOutcome Engine::hold(WorkerContext& worker, uint32_t event_index,
 // for it, so without a prefetch the misses come one at a time.
 void Engine::prefetch_seat_lines(const EventRuntime& event, uint32_t seat) {
   __builtin_prefetch(&event.taken[shm::word_of(seat)], 1);
-  __builtin_prefetch(&event.tickets[seat], 1);
+  __builtin_prefetch(&event.tickets[seat], 1);        // the ticket (a sale)
+  __builtin_prefetch(&event.tickets[seat].owner, 1);  // the owner hint (a hold, a conflict)
 }
 
 void Engine::prefetch_seats(uint32_t event_index, std::span<const uint32_t> seats) const {
@@ -595,15 +604,16 @@ bool Engine::acquire_or_expire(WorkerContext& worker, const EventRuntime& event,
 bool Engine::expire_overdue_owners(WorkerContext& worker, const EventRuntime& event,
                                    const SeatList& taken, int64_t now_ms) {
   bool expired = false;
-  // Rounded up, as deadlines are: a hold whose deadline second has begun is looked at (its
-  // control word has the exact deadline), so an overdue one is never skipped.
-  const int64_t now_rel_s = (rel_ms(now_ms) + 999) / 1000;
+  // Rounded up, as deadlines are: a hold whose deadline tick has begun is looked at (its
+  // control word has the exact deadline), so an overdue one is never skipped. Ticks are short
+  // (16 ms) so that a conflict with a live hold rarely costs the miss on its control word.
+  const int64_t now_ticks = owner_deadline_ticks(now_ms);
   for (uint32_t i = 0; i < taken.count; ++i) {
     // Owner and deadline are hints read from the seat's own line (they may change under us):
     // only a hold that may be overdue costs a look at its control word, and try_expire checks
     // the hold itself.
     const shm::TicketSlot& slot = event.tickets[taken.seats[i]];
-    if (now_rel_s < slot.owner_deadline_s.load(std::memory_order_relaxed)) continue;
+    if (now_ticks < slot.owner_deadline_ticks.load(std::memory_order_relaxed)) continue;
     const uint32_t owner = slot.owner.load(std::memory_order_relaxed);
     if (owner == 0 || owner - 1 >= table_->geometry().holds_max) continue;
     const HoldControl control =
@@ -634,7 +644,7 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
   const uint32_t version = (previous.version + 1) & kHoldVersionMask;
   const uint64_t secret = worker.random().next();
   const int64_t expires_at_ms = now_ms + ttl_ms;
-  const auto deadline_s = static_cast<uint32_t>((rel_ms(expires_at_ms) + 999) / 1000);
+  const uint32_t deadline_ticks = owner_deadline_ticks(expires_at_ms);
 
   slot.secret.store(secret, std::memory_order_relaxed);
   slot.event_index.store(event.index, std::memory_order_relaxed);
@@ -643,7 +653,8 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
   for (uint32_t i = 0; i < seats.count; ++i) {
     slot.seats[i].store(seats.seats[i], std::memory_order_relaxed);
     event.tickets[seats.seats[i]].owner.store(hold_index + 1, std::memory_order_relaxed);
-    event.tickets[seats.seats[i]].owner_deadline_s.store(deadline_s, std::memory_order_relaxed);
+    event.tickets[seats.seats[i]].owner_deadline_ticks.store(deadline_ticks,
+                                                             std::memory_order_relaxed);
   }
   // Counted before it is published, so a confirm on another worker never drives the sum of
   // held seats below zero.

@@ -13,7 +13,8 @@
 //   arena                                  per-event regions, bump-allocated at event creation:
 //                                          counters, taken/sold bitmaps, seat slots, layout
 //
-// Changing any struct here changes the format: bump kFormatVersion.
+// Changing any struct here, or the meaning of a field, changes the format: bump kFormatVersion.
+// Version 2: TicketSlot's owner deadline counts 16 ms ticks instead of seconds.
 #pragma once
 
 #include <atomic>
@@ -24,7 +25,7 @@
 namespace boxoffice::shm {
 
 inline constexpr char kMagic[8] = {'B', 'O', 'X', 'O', 'F', 'F', 'I', 'C'};
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint64_t kSectionAlignBytes = 4096;
 
 // Compile-time ceilings of the format; run-time limits may be lower but never higher.
@@ -33,6 +34,7 @@ inline constexpr uint32_t kEventIdBytesMax = 64;
 inline constexpr uint32_t kVenueIdBytesMax = 64;
 inline constexpr uint32_t kIdempotencyKeyBytesMax = 64;
 inline constexpr uint32_t kBuyerRefBytesMax = 56;
+inline constexpr int64_t kOwnerDeadlineTickMs = 16;  // unit of TicketSlot::owner_deadline_ticks
 inline constexpr uint32_t kWorkersMax = 64;
 inline constexpr uint32_t kEventsMax = 65535;    // event index fits 16 bits of a ticket id
 inline constexpr uint32_t kHoldsMax = 1u << 24;  // hold index fits a token's 24-bit field
@@ -169,12 +171,13 @@ struct alignas(64) TicketSlot {
   std::atomic<int64_t> voided_at_ms;
   std::atomic<uint64_t> idempotency_hash;  // 0 when the sale had no key
   std::atomic<uint64_t> buyer[kBuyerRefBytesMax / 8];
-  std::atomic<uint32_t> owner;             // hint: hold index + 1 of the last hold that locked
-                                           // the seat (0: none, or sold since); believe it
-                                           // only while that hold is active and lists the seat
-  std::atomic<uint32_t> owner_deadline_s;  // hint: that hold's first deadline, in seconds
-                                           // since the epoch rounded up (extending only
-                                           // moves the real one later)
+  std::atomic<uint32_t> owner;                 // hint: hold index + 1 of the last hold that locked
+                                               // the seat (0: none, or sold since); believe it
+                                               // only while that hold is active and lists the seat
+  std::atomic<uint32_t> owner_deadline_ticks;  // hint: that hold's first deadline in ticks
+                                               // since the table's epoch, rounded up, at most
+                                               // UINT32_MAX (extending only moves the real
+                                               // one later)
 };
 
 // The record of a multi-seat sale between "tickets written" and "sold bits set", so a crash in

@@ -246,6 +246,26 @@ TEST_F(EngineTest, OverdueHoldsGiveWayToTheNextBuyerWhateverTheirWorker) {
   EXPECT_TRUE(engine_->confirm(other, next.token, {}, now_ms_ + 2000).status.is_ok());
 }
 
+TEST_F(EngineTest, OverdueHoldsGiveWayTheMillisecondTheirDeadlinePasses) {
+  // The seat's deadline hint is rounded to 16 ms ticks: whatever the phase of the clock and the
+  // length of the hold, the next buyer is refused until the deadline and served from it on.
+  const uint32_t e = create("Event1", "cinema.json");
+  WorkerContext other(1, geometry_.holds_max, now_ms_);
+  uint32_t seat = 0;
+  for (const int64_t ttl_ms : {1, 15, 16, 17, 250, 1001}) {
+    for (const int64_t phase_ms : {0, 1, 7, 15}) {
+      const uint32_t one[] = {seat++};
+      const int64_t start_ms = now_ms_ + phase_ms;
+      ASSERT_TRUE(engine_->hold(*worker_, e, one, ttl_ms, start_ms).status.is_ok());
+      EXPECT_EQ(engine_->hold(other, e, one, 0, start_ms + ttl_ms - 1).status.code(),
+                ErrorCode::kSeatTaken)
+          << "ttl " << ttl_ms << " phase " << phase_ms;
+      EXPECT_TRUE(engine_->hold(other, e, one, 0, start_ms + ttl_ms).status.is_ok())
+          << "ttl " << ttl_ms << " phase " << phase_ms;
+    }
+  }
+}
+
 TEST_F(EngineTest, ConfirmAfterDeadlineIsRefusedEvenBeforeTheWheelRuns) {
   const uint32_t e = create("Event1", "cinema.json");
   const uint32_t one[] = {5};
