@@ -1,4 +1,4 @@
-// table_format: the byte layout of the seat table file (format version 1).
+// table_format: the byte layout of the seat table file (format version 2).
 //
 // The file is mapped MAP_SHARED by one process at a time; every field that threads share after
 // start-up is a lock-free std::atomic (static_asserts below), so the same bytes are valid in the
