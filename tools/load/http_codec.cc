@@ -51,7 +51,7 @@ bool read_string(std::string_view body, size_t at, size_t length, char* out) {
 HttpCodec::HttpCodec(const TargetOptions& options)
     : options_(options),
       input_(kResponseBytesMax + options.pipeline_depth * 1024),
-      tags_(options.pipeline_depth + 1) {}
+      sent_(options.pipeline_depth + 1) {}
 
 void HttpCodec::encode(const Operation& op, uint32_t tag, OutputBuffer* out) {
   BOXOFFICE_ASSERT(out->free_bytes() >= request_bytes_max());
@@ -109,7 +109,7 @@ void HttpCodec::encode(const Operation& op, uint32_t tag, OutputBuffer* out) {
   BOXOFFICE_ASSERT(head_bytes > 0 && head_bytes < static_cast<int>(sizeof head));
   out->write(head, static_cast<size_t>(head_bytes));
   out->write(body, static_cast<size_t>(body_bytes));
-  tags_.push(tag, op.kind);
+  sent_.push() = Sent{tag, op.kind};
 }
 
 ParseStatus HttpCodec::parse_response(std::string_view bytes, Response* response) {
@@ -227,11 +227,11 @@ ParseStatus HttpCodec::next(Reply* reply) {
   const ParseStatus status =
       parse_response(std::string_view(input_.data(), input_.size()), &response);
   if (status != ParseStatus::kReply) return status;
-  if (tags_.empty()) return ParseStatus::kBroken;  // an answer nobody asked for
+  if (sent_.empty()) return ParseStatus::kBroken;  // an answer nobody asked for
   *reply = Reply{};
-  reply->tag = tags_.front().tag;
-  interpret(response, tags_.front().kind, reply);
-  tags_.pop();
+  reply->tag = sent_.front().tag;
+  interpret(response, sent_.front().kind, reply);
+  sent_.pop();
   input_.consume(response.length_bytes);
   return ParseStatus::kReply;
 }

@@ -17,7 +17,7 @@
 #include <string_view>
 
 #include "tools/load/codec.h"
-#include "tools/load/in_order_tags.h"
+#include "tools/load/in_order_queue.h"
 #include "tools/load/input_buffer.h"
 
 namespace boxoffice::load {
@@ -47,7 +47,11 @@ class HttpCodec : public Codec {
  private:
   TargetOptions options_;
   InputBuffer input_;
-  InOrderTags tags_;
+  struct Sent {
+    uint32_t tag;
+    OperationKind kind;
+  };
+  InOrderQueue<Sent> sent_;
 };
 
 }  // namespace boxoffice::load

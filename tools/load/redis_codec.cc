@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "shm/check.h"
@@ -40,8 +40,10 @@ redisContext* redis_connect(const std::string& addr, std::string* error) {
   redisContext* c = redisConnectFd(fd);
   if (c == nullptr || c->err) {
     *error = "redis " + addr + ": " + (c != nullptr ? c->errstr : "out of memory");
-    if (c != nullptr) redisFree(c);  // closes fd
-    else ::close(fd);
+    if (c != nullptr)
+      redisFree(c);  // closes fd
+    else
+      ::close(fd);
     return nullptr;
   }
   return c;
@@ -93,8 +95,7 @@ void RedisCodec::encode(const Operation& op, uint32_t tag, OutputBuffer* out) {
   BOXOFFICE_ASSERT(supports(op.kind));
   BOXOFFICE_ASSERT(op.seat_count >= 1 && op.seat_count <= kOperationSeatsMax);
   BOXOFFICE_ASSERT(out->free_bytes() >= request_bytes_max());
-  BOXOFFICE_ASSERT(sent_size_ < sent_.size());
-  Sent& sent = sent_[(sent_head_ + sent_size_) % sent_.size()];
+  Sent& sent = sent_.push();
   sent.tag = tag;
   sent.kind = op.kind;
   sent.seat_count = op.seat_count;
@@ -109,7 +110,6 @@ void RedisCodec::encode(const Operation& op, uint32_t tag, OutputBuffer* out) {
                   static_cast<unsigned long long>(++request_serial_));
     std::memcpy(sent.token.data(), text, kHoldTokenChars);
   }
-  ++sent_size_;
   const std::string_view token(sent.token.data(), sent.token.size());
   char key[160];
   auto seat_key = [&](uint32_t seat) {
@@ -158,21 +158,23 @@ ParseStatus RedisCodec::next(Reply* reply) {
   void* object = nullptr;
   if (redisReaderGetReply(reader_, &object) != REDIS_OK) return ParseStatus::kBroken;
   if (object == nullptr) return ParseStatus::kNeedMore;
-  if (sent_size_ == 0) {
+  if (sent_.empty()) {
     freeReplyObject(object);
     return ParseStatus::kBroken;
   }
-  const Sent& sent = sent_[sent_head_];
-  sent_head_ = (sent_head_ + 1) % sent_.size();
-  --sent_size_;
+  const Sent sent = sent_.front();
+  sent_.pop();
   const redisReply* r = static_cast<const redisReply*>(object);
   *reply = Reply{};
   reply->tag = sent.tag;
   // +OK from SET, 1 from a script: done; nil from SET NX, 0 from a script: a seat was taken
   // (hold, buy) or the hold is no longer ours (confirm, release).
-  const bool done = r->type == REDIS_REPLY_STATUS || (r->type == REDIS_REPLY_INTEGER && r->integer == 1);
-  const bool refused = r->type == REDIS_REPLY_NIL || (r->type == REDIS_REPLY_INTEGER && r->integer == 0);
-  const bool takes_token = sent.kind == OperationKind::kConfirm || sent.kind == OperationKind::kRelease;
+  const bool done =
+      r->type == REDIS_REPLY_STATUS || (r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+  const bool refused =
+      r->type == REDIS_REPLY_NIL || (r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+  const bool takes_token =
+      sent.kind == OperationKind::kConfirm || sent.kind == OperationKind::kRelease;
   if (done) {
     reply->status = ReplyStatus::kOk;
     reply->error_code = 0;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tools/load/codec.h"
+#include "tools/load/in_order_queue.h"
 
 struct redisContext;
 struct redisReader;
@@ -73,9 +74,7 @@ class RedisCodec : public Codec {
   TargetOptions options_;
   redisReader* reader_;
   std::vector<char> scratch_;
-  std::vector<Sent> sent_;  // a ring, like InOrderTags (one spare entry), with what replies need
-  size_t sent_head_ = 0;
-  size_t sent_size_ = 0;
+  InOrderQueue<Sent> sent_;
   uint64_t connection_id_;
   uint64_t request_serial_ = 0;
   bool broken_ = false;
