@@ -21,8 +21,6 @@ const char* operation_name(OperationKind kind) {
       return "hold.confirm";
     case OperationKind::kRelease:
       return "hold.release";
-    case OperationKind::kEventStats:
-      return "event.stats";
   }
   return "?";
 }

@@ -95,10 +95,6 @@ void HttpCodec::encode(const Operation& op, uint32_t tag, OutputBuffer* out) {
       method = "DELETE";
       std::snprintf(path, sizeof path, "/v1/holds/%.*s", token_chars, op.hold_token.data());
       break;
-    case OperationKind::kEventStats:
-      method = "GET";
-      std::snprintf(path, sizeof path, "/v1/events/%s/stats", event);
-      break;
   }
   char head[512];
   const int head_bytes =
@@ -212,12 +208,6 @@ void HttpCodec::interpret(const Response& response, OperationKind kind, Reply* r
       break;
     }
     case OperationKind::kRelease:
-      break;
-    case OperationKind::kEventStats:
-      read_int(body, find_value(body, "seats_free", 0), &reply->stats_seats_free);
-      read_int(body, find_value(body, "seats_held", 0), &reply->stats_seats_held);
-      read_int(body, find_value(body, "seats_sold", 0), &reply->stats_seats_sold);
-      read_int(body, find_value(body, "seats_total", 0), &reply->stats_seats_total);
       break;
   }
 }

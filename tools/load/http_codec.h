@@ -5,11 +5,10 @@
 //   buy        POST /v1/events/{event}/tickets      {"seats": [...], "buyer": "boxoffice-load"}
 //   confirm    POST /v1/holds/{hold}/confirm        {"buyer": "boxoffice-load"}
 //   release    DELETE /v1/holds/{hold}
-//   stats      GET /v1/events/{event}/stats
 // A 2xx answer is ok, a 409 whose body's error code is 4 (SEAT_TAKEN) a conflict, anything else
 // an error with the body's "code" (0 when it has none). Answers must carry Content-Length
 // (boxofficed's do); a chunked answer breaks the connection. The JSON body is scanned for the
-// fields boxoffice-load keeps (hold token, seat indices, ticket ids, stats), not fully parsed.
+// fields boxoffice-load keeps (hold token, seat indices, ticket ids), not fully parsed.
 //
 // Thread safety: none (one connection, one thread).
 #pragma once

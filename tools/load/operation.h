@@ -23,12 +23,11 @@ constexpr int kErrorBusy = 9;
 constexpr int kErrorOther = 0;
 
 enum class OperationKind : uint8_t {
-  kHold,        // hold `seats`, all or nothing
-  kHoldBest,    // hold `best_count` adjacent seats in `zone`
-  kBuy,         // hold and confirm `seats` in one step
-  kConfirm,     // confirm the hold `hold_token`
-  kRelease,     // release the hold `hold_token`
-  kEventStats,  // read the event's counters (control connection only)
+  kHold,      // hold `seats`, all or nothing
+  kHoldBest,  // hold `best_count` adjacent seats in `zone`
+  kBuy,       // hold and confirm `seats` in one step
+  kConfirm,   // confirm the hold `hold_token`
+  kRelease,   // release the hold `hold_token`
 };
 
 const char* operation_name(OperationKind kind);
@@ -61,10 +60,6 @@ struct Reply {
   std::array<uint32_t, kOperationSeatsMax> seats{};
   uint32_t ticket_count = 0;  // buy, confirm
   std::array<TicketSeen, kOperationSeatsMax> tickets{};
-  int64_t stats_seats_free = -1;  // event.stats
-  int64_t stats_seats_held = -1;
-  int64_t stats_seats_sold = -1;
-  int64_t stats_seats_total = -1;
   int64_t retry_after_ms = -1;  // BUSY: when the server asked to be tried again (-1: not said)
 };
 

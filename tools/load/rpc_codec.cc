@@ -22,10 +22,6 @@ enum class Key : uint8_t {
   kId,
   kSeat,
   kIndex,
-  kSeatsFree,
-  kSeatsHeld,
-  kSeatsSold,
-  kSeatsTotal,
   kRetryAfterMs,
 };
 
@@ -37,10 +33,6 @@ Key classify(std::string_view key) {
   if (key == "id") return Key::kId;
   if (key == "seat") return Key::kSeat;
   if (key == "index") return Key::kIndex;
-  if (key == "seats_free") return Key::kSeatsFree;
-  if (key == "seats_held") return Key::kSeatsHeld;
-  if (key == "seats_sold") return Key::kSeatsSold;
-  if (key == "seats_total") return Key::kSeatsTotal;
   if (key == "retry_after_ms") return Key::kRetryAfterMs;
   return Key::kOther;
 }
@@ -128,25 +120,6 @@ class ReplyVisitor : public msgpack::null_visitor {
     }
     if (depth_ == 2 && top_index() == 2 && frames_[2].key == Key::kRetryAfterMs) {
       r_->retry_after_ms = static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
-    }
-    if (depth_ == 2 && top_index() == 3) {
-      const int64_t value = static_cast<int64_t>(v);
-      switch (frames_[2].key) {
-        case Key::kSeatsFree:
-          r_->stats_seats_free = value;
-          break;
-        case Key::kSeatsHeld:
-          r_->stats_seats_held = value;
-          break;
-        case Key::kSeatsSold:
-          r_->stats_seats_sold = value;
-          break;
-        case Key::kSeatsTotal:
-          r_->stats_seats_total = value;
-          break;
-        default:
-          break;
-      }
     }
     if (depth_ == 4 && top_index() == 3 && frames_[2].key == Key::kSeats &&
         frames_[4].key == Key::kIndex && r_->seat_count > 0) {
@@ -243,11 +216,6 @@ void RpcCodec::encode(const Operation& op, uint32_t tag, OutputBuffer* out) {
       pk.pack_map(1);
       pk.pack("hold");
       pk.pack(token);
-      break;
-    case OperationKind::kEventStats:
-      pk.pack_map(1);
-      pk.pack("event");
-      pk.pack(options_.event);
       break;
   }
 }

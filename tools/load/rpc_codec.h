@@ -2,11 +2,11 @@
 // [0, tag, method, {params}] with the tag as msgid; replies [1, msgid, error, result] are framed
 // and read in one pass of msgpack-c's visitor API over the receive buffer (no object tree), which
 // keeps only what boxoffice-load needs: msgid, the error code, the hold token, the held seats'
-// indices, the tickets (id and seat index) and event.stats's counters.
+// indices, the tickets (id and seat index) and a BUSY answer's retry_after_ms.
 //
 // Methods: hold {event, seats, ttl_ms}; hold.best {event, zone, count, ttl_ms}; buy {event, seats,
-// buyer}; hold.confirm {hold, buyer}; hold.release {hold}; event.stats {event}. SEAT_TAKEN (4) is
-// a conflict, any other error an error.
+// buyer}; hold.confirm {hold, buyer}; hold.release {hold}. SEAT_TAKEN (4) is a conflict, any
+// other error an error.
 //
 // Thread safety: none (one connection, one thread).
 #pragma once

@@ -140,10 +140,7 @@ void Scenario::on_reply(const Operation& op, const Reply& reply) {
         shared_->mark_taken(op.seats[0]);
       }
       break;
-    case OperationKind::kEventStats:
-      break;
   }
 }
-
 
 }  // namespace boxoffice::load
