@@ -1,12 +1,16 @@
 #include "net/ops_routes.h"
 
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <span>
+#include <string>
 
 #include "net/http_json.h"
 #include "persist/persister.h"
 #include "persist/worker_log.h"
+#include "shm/check.h"
 
 namespace boxoffice::net {
 namespace {
@@ -19,7 +23,7 @@ class Family {
     *out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   }
   // `labels` is `key="value",...` (values restricted to characters that need no escaping).
-  void sample(const std::string& labels, double value) { sample_as(name_, labels, value); }
+  void sample(const std::string& labels, double value) { sample_as(name_.c_str(), labels, value); }
   // A sample under another name of the family (a histogram's _bucket, _sum and _count).
   void sample_as(const char* name, const std::string& labels, double value) {
     char number[64];
@@ -28,10 +32,32 @@ class Family {
     if (!labels.empty()) *out_ += "{" + labels + "}";
     *out_ += std::string(" ") + number + "\n";
   }
+  // One series of a histogram family: `counts[b]` observations fell in bucket b, whose upper
+  // bound is `bounds[b] / bounds_per_second` seconds (the bucket after the last bound is +Inf);
+  // written as cumulative _bucket samples, then _sum and _count.
+  void histogram(const std::string& labels, std::span<const uint64_t> counts,
+                 std::span<const uint32_t> bounds, double bounds_per_second, double sum_seconds) {
+    BOXOFFICE_ASSERT(counts.size() == bounds.size() + 1);
+    const std::string prefix = labels.empty() ? "" : labels + ",";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < counts.size(); ++b) {
+      cumulative += counts[b];
+      char le[32];
+      if (b < bounds.size()) {
+        std::snprintf(le, sizeof le, "%g", static_cast<double>(bounds[b]) / bounds_per_second);
+      } else {
+        std::snprintf(le, sizeof le, "+Inf");
+      }
+      sample_as((name_ + "_bucket").c_str(), prefix + "le=\"" + le + "\"",
+                static_cast<double>(cumulative));
+    }
+    sample_as((name_ + "_sum").c_str(), labels, sum_seconds);
+    sample_as((name_ + "_count").c_str(), labels, static_cast<double>(cumulative));
+  }
 
  private:
   std::string* out_;
-  const char* name_;
+  std::string name_;
 };
 
 }  // namespace
@@ -117,32 +143,18 @@ void OpsRoutes::requests(std::string* out) const {
       const char* name = interface.first;
       const std::vector<const RequestStats*>* all = interface.second;
       methods([&](Method method) {
-        uint64_t cumulative = 0;
-        std::vector<uint64_t> buckets(RequestStats::kBuckets);
+        std::array<uint64_t, RequestStats::kBuckets> buckets{};
+        uint64_t count = 0;
         for (size_t b = 0; b < buckets.size(); ++b) {
           buckets[b] = sum(*all, [&](const RequestStats& s) { return s.bucket(method, b); });
+          count += buckets[b];
         }
-        uint64_t count = 0;
-        for (uint64_t n : buckets) count += n;
         if (count == 0) return;
-        const std::string labels = std::string("interface=\"") + name + "\",method=\"" +
-                                   std::string(method_name(method)) + "\"";
-        for (size_t b = 0; b < buckets.size(); ++b) {
-          cumulative += buckets[b];
-          char le[32];
-          if (b < kLatencyBucketsUs.size()) {
-            std::snprintf(le, sizeof le, "%g", kLatencyBucketsUs[b] / 1e6);
-          } else {
-            std::snprintf(le, sizeof le, "+Inf");
-          }
-          f.sample_as("boxoffice_request_duration_seconds_bucket", labels + ",le=\"" + le + "\"",
-                      static_cast<double>(cumulative));
-        }
-        f.sample_as("boxoffice_request_duration_seconds_sum", labels,
-                    static_cast<double>(sum(
-                        *all, [&](const RequestStats& s) { return s.latency_sum_ns(method); })) /
-                        1e9);
-        f.sample_as("boxoffice_request_duration_seconds_count", labels, static_cast<double>(count));
+        const double sum_ns = static_cast<double>(
+            sum(*all, [&](const RequestStats& s) { return s.latency_sum_ns(method); }));
+        f.histogram(std::string("interface=\"") + name + "\",method=\"" +
+                        std::string(method_name(method)) + "\"",
+                    buckets, kLatencyBucketsUs, 1e6, sum_ns / 1e9);
       });
     }
   }
@@ -202,23 +214,13 @@ void OpsRoutes::requests(std::string* out) const {
     for (const auto& interface : interfaces) {
       every.insert(every.end(), interface.second->begin(), interface.second->end());
     }
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b < RequestStats::kExpiryBuckets; ++b) {
-      cumulative += sum(every, [&](const RequestStats& s) { return s.expiry_bucket(b); });
-      char le[32];
-      if (b < kExpiryLateBucketsMs.size()) {
-        std::snprintf(le, sizeof le, "%g", kExpiryLateBucketsMs[b] / 1e3);
-      } else {
-        std::snprintf(le, sizeof le, "+Inf");
-      }
-      f.sample_as("boxoffice_hold_expiry_lateness_seconds_bucket", std::string("le=\"") + le + "\"",
-                  static_cast<double>(cumulative));
+    std::array<uint64_t, RequestStats::kExpiryBuckets> buckets{};
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      buckets[b] = sum(every, [&](const RequestStats& s) { return s.expiry_bucket(b); });
     }
-    f.sample_as("boxoffice_hold_expiry_lateness_seconds_sum", "",
-                static_cast<double>(
-                    sum(every, [](const RequestStats& s) { return s.expiry_late_sum_ms(); })) /
-                    1e3);
-    f.sample_as("boxoffice_hold_expiry_lateness_seconds_count", "", static_cast<double>(cumulative));
+    const double sum_ms = static_cast<double>(
+        sum(every, [](const RequestStats& s) { return s.expiry_late_sum_ms(); }));
+    f.histogram("", buckets, kExpiryLateBucketsMs, 1e3, sum_ms / 1e3);
   }
 }
 
