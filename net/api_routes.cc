@@ -192,9 +192,8 @@ void ApiRoutes::on_turn(int64_t now_ms) {
 }
 
 void ApiRoutes::set_feed(SeatFeed* feed) {
-  streams_ = std::make_unique<SeatStreams>(feed, &dispatcher_,
-                                           engine_->table().geometry().events_max,
-                                           kStreamKeepAliveMs);
+  streams_ = std::make_unique<SeatStreams>(
+      feed, &dispatcher_, engine_->table().geometry().events_max, kStreamKeepAliveMs);
 }
 
 // The HTTP form of `subscribe`: its checks, then a stream instead of notifications.
@@ -215,7 +214,7 @@ HttpResponse ApiRoutes::open_stream(const std::string& event) {
     response.body = SeatStreams::kGreeting;
   }
   stats_.record(Method::kSubscribe,
-                response.stream_id != 0 ? ErrorCode::kOk
+                response.stream_id != 0  ? ErrorCode::kOk
                 : response.status == 404 ? ErrorCode::kNotFound
                 : response.status == 503 ? ErrorCode::kBusy
                                          : ErrorCode::kBadRequest,
@@ -466,17 +465,11 @@ std::optional<HttpResponse> ApiRoutes::pack_body(const std::string& body) {
 // Runs the packed request through the Dispatcher and writes its response as JSON straight
 // from the msgpack reply (net/msgpack_json.h): the result (ok_status) or {"error": ...}.
 HttpResponse ApiRoutes::run_packed(Method method, Session* session, int ok_status) {
-  const std::span<const uint8_t> packed = packer_.finish();
-  Request request;
-  size_t frame_bytes = 0;
-  FrameLimits limits;
-  limits.frame_bytes_max = static_cast<uint32_t>(packed.size());
-  if (decode_request(packed, limits, &request, &frame_bytes) != FrameResult::kFrame) {
+  const std::optional<ErrorCode> dispatched = dispatch(method, packer_.finish(), session);
+  if (!dispatched) {
     return error_response(400, ErrorCode::kBadRequest, "request nested too deeply or too large");
   }
-  BOXOFFICE_ASSERT(request.method == method);
-  reply_.clear();
-  const ErrorCode code = dispatcher_.handle(request, session, wall_clock_ms(), &reply_);
+  const ErrorCode code = *dispatched;
   // [1, msgid, error, result]; strings stay in reply_, which outlives the object.
   reply_zone_.clear();
   size_t offset = 0;
@@ -514,19 +507,29 @@ HttpResponse ApiRoutes::run_packed(Method method, Session* session, int ok_statu
   return response;
 }
 
-MethodCall ApiRoutes::call(Method method, const json& params, Session* session) {
-  packed_.clear();
-  json::to_msgpack(json::array({0, 0, std::string(method_name(method)), params}), packed_);
+std::optional<ErrorCode> ApiRoutes::dispatch(Method method, std::span<const uint8_t> packed,
+                                             Session* session) {
   Request request;
   size_t frame_bytes = 0;
   FrameLimits limits;
-  limits.frame_bytes_max = static_cast<uint32_t>(packed_.size());
-  if (decode_request(packed_, limits, &request, &frame_bytes) != FrameResult::kFrame) {
+  limits.frame_bytes_max = static_cast<uint32_t>(packed.size());
+  if (decode_request(packed, limits, &request, &frame_bytes) != FrameResult::kFrame) {
+    return std::nullopt;
+  }
+  BOXOFFICE_ASSERT(request.method == method);
+  reply_.clear();
+  return dispatcher_.handle(request, session, wall_clock_ms(), &reply_);
+}
+
+MethodCall ApiRoutes::call(Method method, const json& params, Session* session) {
+  packed_.clear();
+  json::to_msgpack(json::array({0, 0, std::string(method_name(method)), params}), packed_);
+  const std::optional<ErrorCode> dispatched = dispatch(method, packed_, session);
+  if (!dispatched) {
     return {ErrorCode::kBadRequest,
             error_map(ErrorCode::kBadRequest, "request nested too deeply or too large")};
   }
-  reply_.clear();
-  const ErrorCode code = dispatcher_.handle(request, session, wall_clock_ms(), &reply_);
+  const ErrorCode code = *dispatched;
   // [1, msgid, error, result]
   json response = json::from_msgpack(std::string_view(reply_.data(), reply_.size()),
                                      /*strict=*/true, /*allow_exceptions=*/false);

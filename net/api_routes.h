@@ -24,6 +24,7 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,10 @@ class ApiRoutes : public HttpRoutes {
   std::optional<HttpResponse> pack_body(const std::string& body);
   // Runs the request in packer_ and answers with its result (ok_status) or error.
   HttpResponse run_packed(Method method, Session* session, int ok_status);
+  // Decodes one packed msgpack-rpc request of `method` and runs it: its code, its response in
+  // reply_; nullopt when the frame is refused (too deep or too large).
+  std::optional<ErrorCode> dispatch(Method method, std::span<const uint8_t> packed,
+                                    Session* session);
   MethodCall call(Method method, const nlohmann::json& params, Session* session);
   HttpResponse open_stream(const std::string& event);
   void sync_journal(int64_t now_ms);
