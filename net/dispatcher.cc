@@ -64,9 +64,10 @@ struct Dispatcher::Reply {
 
 namespace {
 
-template <typename Packer>
-void key(Packer& pk, std::string_view name) {
-  pk.pack(name);
+// A map key (a string literal, packed with its length as a constant: net/reply_packer.h).
+template <size_t N>
+[[gnu::always_inline]] inline void key(ReplyPacker& pk, const char (&name)[N]) {
+  pk.pack_key(name);
 }
 
 const char* state_name(SeatState state) {
@@ -337,7 +338,7 @@ void Dispatcher::pack_hold(Packer& pk, const HoldOutcome& hold) {
   hold.token.format(token);
   pk.pack_map(4);
   key(pk, "hold");
-  pk.pack(std::string_view(token, sizeof token));
+  pk.pack_fixed_str<sizeof token>(token);
   key(pk, "expires_at_ms");
   pk.pack(hold.expires_at_ms);
   key(pk, "seats");
@@ -357,7 +358,7 @@ void Dispatcher::pack_sale(Packer& pk, const SaleOutcome& sale) {
     sale.tickets[i].format(id);
     pk.pack_map(2);
     key(pk, "id");
-    pk.pack(std::string_view(id, sizeof id));
+    pk.pack_fixed_str<sizeof id>(id);
     key(pk, "seat");
     pack_seat(pk, sale.event_index, sale.seats.seats[i]);
   }

@@ -15,6 +15,7 @@
 
 #include "core/engine.h"
 #include "net/reply_buffer.h"
+#include "net/reply_packer.h"
 #include "net/request_stats.h"
 #include "net/rpc_request.h"
 
@@ -79,7 +80,7 @@ class Dispatcher {
   ClientRole role_of(std::string_view key) const;
 
  private:
-  using Packer = msgpack::packer<ReplyBuffer>;
+  using Packer = ReplyPacker;
   struct Reply;
 
   void run(const Request& r, Session* session, int64_t now_ms, Reply* reply);
