@@ -492,7 +492,7 @@ bool Engine::token_deadline_passed(HoldToken token, int64_t now_ms) const {
   return distance < (1u << (HoldToken::kMarkBits - 1));
 }
 
-uint32_t Engine::owner_deadline_ticks(int64_t absolute_ms) const {
+uint32_t Engine::tick_ceiling(int64_t absolute_ms) const {
   // Saturates after 2^32 ticks (2.2 years of one table): then every conflict looks at the owner's
   // control word, which is slower but never wrong.
   const int64_t ticks =
@@ -561,9 +561,10 @@ HoldOutcome Engine::hold(WorkerContext& worker, uint32_t event_index,
   return make_hold(worker, *event, sorted, ttl_ms, now_ms);
 }
 
-// A random seat's bitmap word and ticket line (its owner hint, written by a hold and read on a
-// conflict) are cold in a large event. The seat lock's CAS is a full barrier: loads after it wait
-// for it, so without a prefetch the misses come one at a time.
+// A random seat's bitmap word and both lines of its ticket slot (the ticket in the first; in the
+// second the owner hint, written by a hold and read on a conflict) are cold in a large event. The
+// seat lock's CAS is a full barrier: loads after it wait for it, so without a prefetch the misses
+// come one at a time.
 void Engine::prefetch_seat_lines(const EventRuntime& event, uint32_t seat) {
   __builtin_prefetch(&event.taken[shm::word_of(seat)], 1);
   __builtin_prefetch(&event.tickets[seat], 1);        // the ticket (a sale)
@@ -607,7 +608,7 @@ bool Engine::expire_overdue_owners(WorkerContext& worker, const EventRuntime& ev
   // Rounded up, as deadlines are: a hold whose deadline tick has begun is looked at (its
   // control word has the exact deadline), so an overdue one is never skipped. Ticks are short
   // (16 ms) so that a conflict with a live hold rarely costs the miss on its control word.
-  const int64_t now_ticks = owner_deadline_ticks(now_ms);
+  const uint32_t now_ticks = tick_ceiling(now_ms);
   for (uint32_t i = 0; i < taken.count; ++i) {
     // Owner and deadline are hints read from the seat's own line (they may change under us):
     // only a hold that may be overdue costs a look at its control word, and try_expire checks
@@ -644,7 +645,7 @@ HoldOutcome Engine::make_hold(WorkerContext& worker, const EventRuntime& event,
   const uint32_t version = (previous.version + 1) & kHoldVersionMask;
   const uint64_t secret = worker.random().next();
   const int64_t expires_at_ms = now_ms + ttl_ms;
-  const uint32_t deadline_ticks = owner_deadline_ticks(expires_at_ms);
+  const uint32_t deadline_ticks = tick_ceiling(expires_at_ms);
 
   slot.secret.store(secret, std::memory_order_relaxed);
   slot.event_index.store(event.index, std::memory_order_relaxed);

@@ -300,7 +300,9 @@ class Engine {
   bool try_expire(WorkerContext& worker, uint32_t hold_index, uint32_t version, int64_t now_ms);
   int64_t rel_ms(int64_t absolute_ms) const;
   int64_t abs_ms(uint64_t relative_ms) const;
-  uint32_t owner_deadline_ticks(int64_t absolute_ms) const;  // TicketSlot's deadline hint
+  // The 16 ms tick (shm::kOwnerDeadlineTickMs) an absolute time falls in, rounded up, counted
+  // from the table's epoch: the unit of TicketSlot::owner_deadline_ticks.
+  uint32_t tick_ceiling(int64_t absolute_ms) const;
   uint32_t deadline_mark(int64_t deadline_ms) const;
   bool token_deadline_passed(HoldToken token, int64_t now_ms) const;
   // Checks `token` against its slot's control word. OK: the hold is the token's and active,

@@ -34,11 +34,11 @@ struct Dispatcher::Reply {
     pk.pack(1);
     pk.pack(msgid);
     pk.pack_map(3 + extra_pairs);
-    pk.pack(std::string_view("code"));
+    pk.pack_key("code");
     pk.pack(static_cast<uint32_t>(status.code()));
-    pk.pack(std::string_view("name"));
+    pk.pack_key("name");
     pk.pack(error_name(status.code()));
-    pk.pack(std::string_view("message"));
+    pk.pack_key("message");
     pk.pack(status.message());
     return pk;
   }
@@ -47,7 +47,7 @@ struct Dispatcher::Reply {
   void fail(const Status& status) {
     if (status.code() == ErrorCode::kBusy) {  // BUSY always says when to come back
       error(status, 1);
-      pk.pack(std::string_view("retry_after_ms"));
+      pk.pack_key("retry_after_ms");
       pk.pack(kRetryAfterMs);
     } else {
       error(status);

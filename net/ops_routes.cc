@@ -23,7 +23,7 @@ class Family {
     *out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   }
   // `labels` is `key="value",...` (values restricted to characters that need no escaping).
-  void sample(const std::string& labels, double value) { sample_as(name_.c_str(), labels, value); }
+  void sample(const std::string& labels, double value) { sample_as(name_, labels, value); }
   // A sample under another name of the family (a histogram's _bucket, _sum and _count).
   void sample_as(const char* name, const std::string& labels, double value) {
     char number[64];
@@ -39,6 +39,7 @@ class Family {
                  std::span<const uint32_t> bounds, double bounds_per_second, double sum_seconds) {
     BOXOFFICE_ASSERT(counts.size() == bounds.size() + 1);
     const std::string prefix = labels.empty() ? "" : labels + ",";
+    const std::string bucket = std::string(name_) + "_bucket";
     uint64_t cumulative = 0;
     for (size_t b = 0; b < counts.size(); ++b) {
       cumulative += counts[b];
@@ -48,16 +49,15 @@ class Family {
       } else {
         std::snprintf(le, sizeof le, "+Inf");
       }
-      sample_as((name_ + "_bucket").c_str(), prefix + "le=\"" + le + "\"",
-                static_cast<double>(cumulative));
+      sample_as(bucket.c_str(), prefix + "le=\"" + le + "\"", static_cast<double>(cumulative));
     }
-    sample_as((name_ + "_sum").c_str(), labels, sum_seconds);
-    sample_as((name_ + "_count").c_str(), labels, static_cast<double>(cumulative));
+    sample_as((std::string(name_) + "_sum").c_str(), labels, sum_seconds);
+    sample_as((std::string(name_) + "_count").c_str(), labels, static_cast<double>(cumulative));
   }
 
  private:
   std::string* out_;
-  std::string name_;
+  const char* name_;
 };
 
 }  // namespace

@@ -192,7 +192,8 @@ std::unique_ptr<SeatTable> SeatTable::open(const TableOptions& options, std::str
   if (found.format_version != kFormatVersion) {
     *error = refuse + "format version " + std::to_string(found.format_version) +
              ", this build reads version " + std::to_string(kFormatVersion) +
-             "; move the file away to start a new table";
+             "; move the file away to start a new table (sales are rebuilt from the journal, "
+             "holds are not)";
     return nullptr;
   }
   if (found.header_bytes != sizeof(TableHeader)) {

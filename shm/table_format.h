@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "shm/seat_bitmap.h"
@@ -223,6 +224,9 @@ struct alignas(64) IdempotencyEntry {
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(sizeof(TicketSlot) == 128);
+// A hold touches only the owner hint, a sale mostly the ticket: the engine prefetches each line.
+static_assert(offsetof(TicketSlot, owner) / 64 == 1 &&
+              offsetof(TicketSlot, owner_deadline_ticks) / 64 == 1);
 static_assert(sizeof(WorkerCounters) == 64);
 
 }  // namespace boxoffice::shm

@@ -40,10 +40,11 @@ redisContext* redis_connect(const std::string& addr, std::string* error) {
   redisContext* c = redisConnectFd(fd);
   if (c == nullptr || c->err) {
     *error = "redis " + addr + ": " + (c != nullptr ? c->errstr : "out of memory");
-    if (c != nullptr)
+    if (c != nullptr) {
       redisFree(c);  // closes fd
-    else
+    } else {
       ::close(fd);
+    }
     return nullptr;
   }
   return c;

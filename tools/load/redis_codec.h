@@ -12,8 +12,8 @@
 //   confirm        EVALSHA <confirm> N seat:{E}:{i1} .. <token>: every key still holds the
 //                  token (the hold has not expired), then PERSIST each: 1, else 0 (HOLD_EXPIRED)
 //   release        EVALSHA <release> N ... <token>: the same check, then DEL each
-// Any error reply (NOSCRIPT, OOM, ...) counts as an error with code 0. hold.best and event.stats
-// have no Redis form here: boxoffice-load refuses the scenario that needs them. Replies are
+// Any error reply (NOSCRIPT, OOM, ...) counts as an error with code 0. hold.best has no Redis
+// form here: boxoffice-load refuses the scenario that needs it. Replies are
 // parsed with hiredis's redisReader and matched to requests in order.
 //
 // Thread safety: none (one connection, one thread).
