@@ -209,6 +209,35 @@ TEST(LoadHttpCodec, BusyCarriesRetryAfter) {
   EXPECT_EQ(reply.retry_after_ms, 2000);
 }
 
+TEST(LoadCodecs, RetryAfterIsCappedWhateverTheServerSays) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> pk(buffer);
+  pk.pack_array(4);
+  pk.pack(1);
+  pk.pack(3);
+  pk.pack_map(2);
+  pk.pack("code");
+  pk.pack(kErrorBusy);
+  pk.pack("retry_after_ms");
+  pk.pack(UINT64_MAX);
+  pk.pack_nil();
+  Reply reply;
+  size_t consumed = 0;
+  ASSERT_EQ(RpcCodec::parse_reply(buffer.data(), buffer.size(), &reply, &consumed),
+            ParseStatus::kReply);
+  EXPECT_EQ(reply.retry_after_ms, kRetryAfterMsMax);
+
+  const std::string body = "{\"error\":{\"code\":9}}";
+  const std::string bytes =
+      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 9223372036854775807\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  HttpCodec::Response response;
+  ASSERT_EQ(HttpCodec::parse_response(bytes, &response), ParseStatus::kReply);
+  HttpCodec::interpret(response, OperationKind::kHold, &reply);
+  EXPECT_EQ(reply.retry_after_ms, kRetryAfterMsMax);
+}
+
 TEST(LoadHttpCodec, ChunkedOrGarbageIsBroken) {
   HttpCodec::Response response;
   EXPECT_EQ(

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -173,7 +174,9 @@ void HttpCodec::interpret(const Response& response, OperationKind kind, Reply* r
     }
     reply->error_code = static_cast<int>(code);
     reply->status = code == kErrorSeatTaken ? ReplyStatus::kConflict : ReplyStatus::kError;
-    if (response.retry_after_s >= 0) reply->retry_after_ms = response.retry_after_s * 1000;
+    if (response.retry_after_s >= 0) {
+      reply->retry_after_ms = std::min(response.retry_after_s, kRetryAfterMsMax / 1000) * 1000;
+    }
     return;
   }
   reply->status = ReplyStatus::kOk;

@@ -21,6 +21,10 @@ constexpr int kErrorSeatTaken = 4;
 constexpr int kErrorHoldExpired = 5;
 constexpr int kErrorBusy = 9;
 constexpr int kErrorOther = 0;
+// The longest rest a BUSY answer can ask of a slot: a larger retry_after_ms (or Retry-After) is
+// taken as this, so a server's bad number can neither overflow a deadline nor park a slot for
+// ever.
+constexpr int64_t kRetryAfterMsMax = 60'000;
 
 enum class OperationKind : uint8_t {
   kHold,      // hold `seats`, all or nothing

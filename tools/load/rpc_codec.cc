@@ -119,7 +119,7 @@ class ReplyVisitor : public msgpack::null_visitor {
       f_->error_code = static_cast<int64_t>(v);
     }
     if (depth_ == 2 && top_index() == 2 && frames_[2].key == Key::kRetryAfterMs) {
-      r_->retry_after_ms = static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
+      r_->retry_after_ms = static_cast<int64_t>(std::min<uint64_t>(v, kRetryAfterMsMax));
     }
     if (depth_ == 4 && top_index() == 3 && frames_[2].key == Key::kSeats &&
         frames_[4].key == Key::kIndex && r_->seat_count > 0) {
