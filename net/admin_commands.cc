@@ -977,8 +977,7 @@ AdminService::Result AdminService::workers() const {
     worker["requests"] = stats != nullptr ? stats->requests() : 0;
     worker["busy_refused"] = stats != nullptr ? stats->busy_refused() : 0;
     worker["queue_budget_refused"] = stats != nullptr ? stats->queued_refused() : 0;
-    // Counted for msgpack-rpc connections only.
-    worker["connections"] = w < rpc ? ojson(stats->connections_open()) : ojson("-");
+    worker["connections"] = stats != nullptr ? ojson(stats->connections_open()) : ojson("-");
     const persist::WorkerLog* log = w < ops.journals.size() ? ops.journals[w] : nullptr;
     worker["journal_appended"] = log != nullptr ? log->appended_sequence() : 0;
     worker["journal_durable"] = log != nullptr ? log->durable_sequence() : 0;

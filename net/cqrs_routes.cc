@@ -264,6 +264,10 @@ bool handle_cqrs(const HttpRequest& request, const std::vector<std::string>& par
     if (only(request.method == "POST", "POST")) *response = purchase(request, engine, caller);
     return true;
   }
+  if (parts[0] == "purchase" && n == 2) {  // a purchase's Location: the ticket, as queried
+    if (only(get, "GET")) *response = get_ticket(parts[1], engine, caller);
+    return true;
+  }
   if (parts[0] != "query" || !api) return false;
   if (n == 4 && parts[3] == "health") {
     if (only(get, "GET")) {

@@ -64,12 +64,6 @@ struct Dispatcher::Reply {
 
 namespace {
 
-// A map key (a string literal, packed with its length as a constant: net/reply_packer.h).
-template <size_t N>
-[[gnu::always_inline]] inline void key(ReplyPacker& pk, const char (&name)[N]) {
-  pk.pack_key(name);
-}
-
 const char* state_name(SeatState state) {
   switch (state) {
     case SeatState::kFree:
@@ -116,7 +110,7 @@ void Dispatcher::pack_subscribed(uint32_t msgid, ReplyBuffer* out) {
   Reply reply(msgid, out);
   Packer& pk = reply.ok();
   pk.pack_map(1);
-  key(pk, "subscribed");
+  pk.pack_key("subscribed");
   pk.pack(true);
 }
 
@@ -127,12 +121,12 @@ void Dispatcher::pack_seat_changed(uint32_t event_index, std::span<const uint32_
   pk.pack(2);
   pk.pack(std::string_view("seat.changed"));
   pk.pack_map(3);
-  key(pk, "event");
+  pk.pack_key("event");
   pk.pack(engine_->event_id(event_index));
-  key(pk, "seats");
+  pk.pack_key("seats");
   pk.pack_array(static_cast<uint32_t>(seats.size()));
   for (uint32_t seat : seats) pk.pack(seat);
-  key(pk, "state");
+  pk.pack_key("state");
   pk.pack(std::string_view(state_name(state)));
 }
 
@@ -142,9 +136,9 @@ void Dispatcher::pack_seats_lost(uint32_t event_index, uint64_t lost, ReplyBuffe
   pk.pack(2);
   pk.pack(std::string_view("seat.changed"));
   pk.pack_map(2);
-  key(pk, "event");
+  pk.pack_key("event");
   pk.pack(engine_->event_id(event_index));
-  key(pk, "lost");
+  pk.pack_key("lost");
   pk.pack(lost);
 }
 
@@ -152,7 +146,7 @@ void Dispatcher::pack_busy(uint32_t msgid, const char* why, ReplyBuffer* out,
                            uint32_t retry_after_ms) {
   Reply reply(msgid, out);
   Packer& pk = reply.error(Status(ErrorCode::kBusy, why), 1);
-  key(pk, "retry_after_ms");
+  pk.pack_key("retry_after_ms");
   pk.pack(retry_after_ms > 0 ? retry_after_ms : kRetryAfterMs);
   reply.end_error();
 }
@@ -313,23 +307,23 @@ void Dispatcher::pack_seat(Packer& pk, uint32_t event_index, uint32_t seat) {
   const Layout& layout = engine_->layout(event_index);
   if (seat >= layout.seat_count()) {  // defensive: seats come from the engine
     pk.pack_map(1);
-    key(pk, "index");
+    pk.pack_key("index");
     pk.pack(seat);
     return;
   }
   const SeatLocation where = layout.locate(seat);
   pk.pack_map(where.row != nullptr ? 5 : 4);
-  key(pk, "index");
+  pk.pack_key("index");
   pk.pack(seat);
-  key(pk, "zone");
+  pk.pack_key("zone");
   pk.pack(where.zone->id);
   if (where.row != nullptr) {
-    key(pk, "row");
+    pk.pack_key("row");
     pk.pack(std::string_view(where.row->label));
   }
-  key(pk, "seat");
+  pk.pack_key("seat");
   pk.pack(where.label());
-  key(pk, "price_cents");
+  pk.pack_key("price_cents");
   pk.pack(where.zone->price_cents);
 }
 
@@ -337,34 +331,34 @@ void Dispatcher::pack_hold(Packer& pk, const HoldOutcome& hold) {
   char token[HoldToken::kTextBytes];
   hold.token.format(token);
   pk.pack_map(4);
-  key(pk, "hold");
+  pk.pack_key("hold");
   pk.pack_fixed_str<sizeof token>(token);
-  key(pk, "expires_at_ms");
+  pk.pack_key("expires_at_ms");
   pk.pack(hold.expires_at_ms);
-  key(pk, "seats");
+  pk.pack_key("seats");
   pk.pack_array(hold.seats.count);
   for (uint32_t i = 0; i < hold.seats.count; ++i)
     pack_seat(pk, hold.event_index, hold.seats.seats[i]);
-  key(pk, "total_cents");
+  pk.pack_key("total_cents");
   pk.pack(hold.total_cents);
 }
 
 void Dispatcher::pack_sale(Packer& pk, const SaleOutcome& sale) {
   pk.pack_map(3);
-  key(pk, "tickets");
+  pk.pack_key("tickets");
   pk.pack_array(sale.seats.count);
   for (uint32_t i = 0; i < sale.seats.count; ++i) {
     char id[TicketId::kTextBytes];
     sale.tickets[i].format(id);
     pk.pack_map(2);
-    key(pk, "id");
+    pk.pack_key("id");
     pk.pack_fixed_str<sizeof id>(id);
-    key(pk, "seat");
+    pk.pack_key("seat");
     pack_seat(pk, sale.event_index, sale.seats.seats[i]);
   }
-  key(pk, "total_cents");
+  pk.pack_key("total_cents");
   pk.pack(sale.total_cents);
-  key(pk, "replayed");
+  pk.pack_key("replayed");
   pk.pack(sale.replayed);
 }
 
@@ -374,9 +368,9 @@ void Dispatcher::pack_sale(Packer& pk, const SaleOutcome& sale) {
 void Dispatcher::do_ping(int64_t now_ms, Reply* reply) {
   Packer& pk = reply->ok();
   pk.pack_map(2);
-  key(pk, "pong");
+  pk.pack_key("pong");
   pk.pack(true);
-  key(pk, "now_ms");
+  pk.pack_key("now_ms");
   pk.pack(now_ms);
 }
 
@@ -392,7 +386,7 @@ void Dispatcher::do_auth(const Request& r, Session* session, Reply* reply) {
   }
   Packer& pk = reply->ok();
   pk.pack_map(1);
-  key(pk, "role");
+  pk.pack_key("role");
   pk.pack(std::string_view(session->role == ClientRole::kAdmin ? "admin" : "sell"));
 }
 
@@ -413,9 +407,9 @@ void Dispatcher::do_event_create(const Request& r, int64_t now_ms, Reply* reply)
   }
   Packer& pk = reply->ok();
   pk.pack_map(2);
-  key(pk, "event");
+  pk.pack_key("event");
   pk.pack(engine_->event_id(index));
-  key(pk, "seats_total");
+  pk.pack_key("seats_total");
   pk.pack(engine_->layout(index).seat_count());
 }
 
@@ -425,37 +419,37 @@ void Dispatcher::do_event_get(const Request& r, Reply* reply) {
   const Layout& layout = engine_->layout(e);
   Packer& pk = reply->ok();
   pk.pack_map(r.want_layout ? 8 : 7);
-  key(pk, "event");
+  pk.pack_key("event");
   pk.pack(engine_->event_id(e));
-  key(pk, "name");
+  pk.pack_key("name");
   pk.pack(engine_->event_name(e));
-  key(pk, "venue");
+  pk.pack_key("venue");
   pk.pack(engine_->event_venue(e));
-  key(pk, "state");
+  pk.pack_key("state");
   pk.pack(event_state_name(engine_->event_state(e)));
-  key(pk, "created_at_ms");
+  pk.pack_key("created_at_ms");
   pk.pack(engine_->event_created_at_ms(e));
-  key(pk, "seats_total");
+  pk.pack_key("seats_total");
   pk.pack(layout.seat_count());
-  key(pk, "zones");
+  pk.pack_key("zones");
   pk.pack_array(static_cast<uint32_t>(layout.zones().size()));
   for (const Zone& zone : layout.zones()) {
     pk.pack_map(6);
-    key(pk, "zone");
+    pk.pack_key("zone");
     pk.pack(zone.id);
-    key(pk, "name");
+    pk.pack_key("name");
     pk.pack(std::string_view(zone.name));
-    key(pk, "price_cents");
+    pk.pack_key("price_cents");
     pk.pack(zone.price_cents);
-    key(pk, "general_admission");
+    pk.pack_key("general_admission");
     pk.pack(zone.general_admission);
-    key(pk, "first_index");
+    pk.pack_key("first_index");
     pk.pack(zone.first_seat);
-    key(pk, "seats_total");
+    pk.pack_key("seats_total");
     pk.pack(zone.seat_count);
   }
   if (r.want_layout) {
-    key(pk, "layout");
+    pk.pack_key("layout");
     // The layout as the same msgpack map a client would send (off the booking path).
     const std::vector<uint8_t> packed =
         nlohmann::json::to_msgpack(nlohmann::json::parse(layout.canonical_json()));
@@ -468,23 +462,23 @@ void Dispatcher::do_event_list(Reply* reply) {
   for (uint32_t e = 0; e < engine_->event_count(); ++e) live += engine_->event_exists(e);
   Packer& pk = reply->ok();
   pk.pack_map(1);
-  key(pk, "events");
+  pk.pack_key("events");
   pk.pack_array(live);
   for (uint32_t e = 0; e < engine_->event_count(); ++e) {
     if (!engine_->event_exists(e)) continue;
     const EventCounts c = engine_->counts(e);
     pk.pack_map(6);
-    key(pk, "event");
+    pk.pack_key("event");
     pk.pack(engine_->event_id(e));
-    key(pk, "venue");
+    pk.pack_key("venue");
     pk.pack(engine_->event_venue(e));
-    key(pk, "state");
+    pk.pack_key("state");
     pk.pack(event_state_name(engine_->event_state(e)));
-    key(pk, "seats_total");
+    pk.pack_key("seats_total");
     pk.pack(c.seats_total);
-    key(pk, "seats_sold");
+    pk.pack_key("seats_sold");
     pk.pack(c.seats_sold);
-    key(pk, "seats_held");
+    pk.pack_key("seats_held");
     pk.pack(c.seats_held);
   }
 }
@@ -495,23 +489,23 @@ void Dispatcher::do_event_stats(const Request& r, Reply* reply) {
   const EventCounts c = engine_->counts(e);
   Packer& pk = reply->ok();
   pk.pack_map(9);
-  key(pk, "seats_total");
+  pk.pack_key("seats_total");
   pk.pack(c.seats_total);
-  key(pk, "seats_free");
+  pk.pack_key("seats_free");
   pk.pack(std::max<int64_t>(0, c.seats_total - c.seats_held - c.seats_sold));
-  key(pk, "seats_held");
+  pk.pack_key("seats_held");
   pk.pack(c.seats_held);
-  key(pk, "seats_sold");
+  pk.pack_key("seats_sold");
   pk.pack(c.seats_sold);
-  key(pk, "revenue_cents");
+  pk.pack_key("revenue_cents");
   pk.pack(c.revenue_cents);
-  key(pk, "holds_created");
+  pk.pack_key("holds_created");
   pk.pack(c.holds_created);
-  key(pk, "holds_expired");
+  pk.pack_key("holds_expired");
   pk.pack(c.holds_expired);
-  key(pk, "holds_released");
+  pk.pack_key("holds_released");
   pk.pack(c.holds_released);
-  key(pk, "tickets_voided");
+  pk.pack_key("tickets_voided");
   pk.pack(c.tickets_voided);
 }
 
@@ -519,7 +513,7 @@ void Dispatcher::fail_booking(const Status& status, uint32_t event_index, const 
                               Reply* reply) {
   if (status.code() != ErrorCode::kSeatTaken) return reply->fail(status);
   Packer& pk = reply->error(status, 1);
-  key(pk, "seats");  // the requested seats found taken (empty when the engine chose them)
+  pk.pack_key("seats");  // the requested seats found taken (empty when the engine chose them)
   pk.pack_array(taken.count);
   for (uint32_t i = 0; i < taken.count; ++i) pack_seat(pk, event_index, taken.seats[i]);
   reply->end_error();
@@ -563,7 +557,7 @@ void Dispatcher::do_hold_release(const Request& r, int64_t now_ms, Reply* reply)
   if (Status s = engine_->release(*worker_, *token, now_ms); !s.is_ok()) return reply->fail(s);
   Packer& pk = reply->ok();
   pk.pack_map(1);
-  key(pk, "released");
+  pk.pack_key("released");
   pk.pack(true);
 }
 
@@ -594,25 +588,25 @@ void Dispatcher::do_ticket_get(const Request& r, Reply* reply) {
   id->format(text);
   Packer& pk = reply->ok();
   pk.pack_map(t.voided ? 9 : 8);
-  key(pk, "ticket");
+  pk.pack_key("ticket");
   pk.pack(std::string_view(text, sizeof text));
-  key(pk, "event");
+  pk.pack_key("event");
   pk.pack(engine_->event_id(t.event_index));
-  key(pk, "seat");
+  pk.pack_key("seat");
   pack_seat(pk, t.event_index, t.seat_index);
-  key(pk, "status");
+  pk.pack_key("status");
   pk.pack(std::string_view(t.voided ? "voided" : "valid"));
-  key(pk, "price_cents");
+  pk.pack_key("price_cents");
   pk.pack(t.price_cents);
-  key(pk, "sold_at_ms");
+  pk.pack_key("sold_at_ms");
   pk.pack(t.sold_at_ms);
   if (t.voided) {
-    key(pk, "voided_at_ms");
+    pk.pack_key("voided_at_ms");
     pk.pack(t.voided_at_ms);
   }
-  key(pk, "buyer");
+  pk.pack_key("buyer");
   pk.pack(std::string_view(t.buyer_ref));
-  key(pk, "generation");
+  pk.pack_key("generation");
   pk.pack(t.generation);
 }
 
@@ -623,11 +617,11 @@ void Dispatcher::do_ticket_void(const Request& r, int64_t now_ms, Reply* reply) 
   if (!v.status.is_ok()) return reply->fail(v.status);
   Packer& pk = reply->ok();
   pk.pack_map(3);
-  key(pk, "voided");
+  pk.pack_key("voided");
   pk.pack(true);
-  key(pk, "refund_cents");
+  pk.pack_key("refund_cents");
   pk.pack(v.refund_cents);
-  key(pk, "already_voided");
+  pk.pack_key("already_voided");
   pk.pack(v.already_voided);
 }
 
@@ -640,9 +634,9 @@ void Dispatcher::do_seat_get(const Request& r, Reply* reply) {
   if (!info.status.is_ok()) return reply->fail(info.status);
   Packer& pk = reply->ok();
   pk.pack_map(2);
-  key(pk, "seat");
+  pk.pack_key("seat");
   pack_seat(pk, e, seat);
-  key(pk, "state");
+  pk.pack_key("state");
   pk.pack(std::string_view(state_name(info.state)));
 }
 
@@ -657,25 +651,25 @@ void Dispatcher::do_availability(const Request& r, Reply* reply) {
   for (const Zone& zone : layout.zones()) zones += !r.has_zone || zone.id == r.zone;
   Packer& pk = reply->ok();
   pk.pack_map(1);
-  key(pk, "zones");
+  pk.pack_key("zones");
   pk.pack_array(zones);
   for (const Zone& zone : layout.zones()) {
     if (r.has_zone && zone.id != r.zone) continue;
     const ZoneAvailability a = engine_->availability(e, zone.id);
     pk.pack_map(r.want_bitmap ? 6 : 5);
-    key(pk, "zone");
+    pk.pack_key("zone");
     pk.pack(zone.id);
-    key(pk, "seats_total");
+    pk.pack_key("seats_total");
     pk.pack(a.seats_total);
-    key(pk, "seats_free");
+    pk.pack_key("seats_free");
     pk.pack(a.seats_free);
-    key(pk, "seats_held");
+    pk.pack_key("seats_held");
     pk.pack(a.seats_held);
-    key(pk, "seats_sold");
+    pk.pack_key("seats_sold");
     pk.pack(a.seats_sold);
     if (r.want_bitmap) {
       (void)engine_->free_bitmap(e, zone.id, &bitmap_scratch_);
-      key(pk, "free_bitmap");
+      pk.pack_key("free_bitmap");
       pk.pack_bin(static_cast<uint32_t>(bitmap_scratch_.size()));
       pk.pack_bin_body(reinterpret_cast<const char*>(bitmap_scratch_.data()),
                        static_cast<uint32_t>(bitmap_scratch_.size()));

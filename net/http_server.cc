@@ -124,6 +124,8 @@ const char* reason(int status) {
       return "OK";
     case 201:
       return "Created";
+    case 204:
+      return "No Content";
     case 400:
       return "Bad Request";
     case 401:
@@ -162,10 +164,35 @@ int64_t now_ms() {
   return int64_t{now.tv_sec} * 1000 + now.tv_usec / 1000;
 }
 
-void send(evhttp_request* raw, const HttpResponse& response, const char* date) {
+// What a browser needs to read replies across origins (HttpOptions::cors_origin).
+void add_cors_headers(evkeyvalq* headers, const std::string& origin) {
+  if (origin.empty()) return;
+  evhttp_add_header(headers, "Access-Control-Allow-Origin", origin.c_str());
+  evhttp_add_header(headers, "Access-Control-Expose-Headers",
+                    "Location, Retry-After, X-Total-Count, Link");
+}
+
+// The answer to a CORS preflight: every method and request header the routes use, cached by
+// the browser for 10 minutes.
+HttpResponse cors_preflight() {
+  HttpResponse response;
+  response.status = 204;
+  response.content_type.clear();
+  response.headers = {
+      {"Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE"},
+      {"Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key"},
+      {"Access-Control-Max-Age", "600"}};
+  return response;
+}
+
+void send(evhttp_request* raw, const HttpResponse& response, const char* date,
+          const std::string& cors_origin) {
   evkeyvalq* headers = evhttp_request_get_output_headers(raw);
   evhttp_add_header(headers, "Date", date);  // evhttp adds its own only when there is none
-  evhttp_add_header(headers, "Content-Type", response.content_type.c_str());
+  if (!response.content_type.empty()) {
+    evhttp_add_header(headers, "Content-Type", response.content_type.c_str());
+  }
+  add_cors_headers(headers, cors_origin);
   if (response.retry_after_s > 0) {
     evhttp_add_header(headers, "Retry-After", std::to_string(response.retry_after_s).c_str());
   }
@@ -177,8 +204,7 @@ void send(evhttp_request* raw, const HttpResponse& response, const char* date) {
     evhttp_add_header(headers, "Content-Length", std::to_string(response.body.size()).c_str());
   } else {
     // Into the request's own output buffer (no buffer to allocate or lend).
-    evbuffer_add(evhttp_request_get_output_buffer(raw), response.body.data(),
-                 response.body.size());
+    evbuffer_add(evhttp_request_get_output_buffer(raw), response.body.data(), response.body.size());
   }
   evhttp_send_reply(raw, response.status, reason(response.status), nullptr);
 }
@@ -233,6 +259,12 @@ void on_request(evhttp_request* raw, void* arg) {
     HttpResponse response = unavailable("the server is stopping");
     response.headers.emplace_back("Connection", "close");
     worker->reply(raw, socket, response);
+    worker->schedule_turn();
+    return;
+  }
+  if (evhttp_request_get_command(raw) == EVHTTP_REQ_OPTIONS &&
+      !worker->options->cors_origin.empty()) {
+    worker->reply(raw, socket, cors_preflight());
     worker->schedule_turn();
     return;
   }
@@ -343,7 +375,7 @@ const char* HttpServer::Worker::date_header() {
 // is freed by it), or null when the client has gone.
 void HttpServer::Worker::reply(evhttp_request* raw, bufferevent* socket,
                                const HttpResponse& response) {
-  send(raw, response, date_header());
+  send(raw, response, date_header(), options->cors_origin);
   if (socket != nullptr) {
     connections->reply_given(socket, monotonic_ms());
     bufferevent_incref(socket);  // flush_replies() may find the connection closed, not freed
@@ -383,6 +415,7 @@ void HttpServer::Worker::start_stream(evhttp_request* raw, const HttpResponse& r
   evkeyvalq* headers = evhttp_request_get_output_headers(raw);
   evhttp_add_header(headers, "Date", date_header());
   evhttp_add_header(headers, "Content-Type", response.content_type.c_str());
+  add_cors_headers(headers, options->cors_origin);
   for (const auto& [name, value] : response.headers) {
     evhttp_add_header(headers, name.c_str(), value.c_str());
   }
@@ -468,8 +501,9 @@ void HttpServer::Worker::stop() {
   routes->on_stop();
   release();
   for (Held& h : held) {
-    reply(h.request, socket_of(h.request), unavailable("stopping before this request's journal record was durable; "
-                                 "its outcome is unknown: retry with the same idempotency key"));
+    reply(h.request, socket_of(h.request),
+          unavailable("stopping before this request's journal record was durable; "
+                      "its outcome is unknown: retry with the same idempotency key"));
   }
   held.clear();
   flush_replies();
@@ -512,8 +546,8 @@ std::string HttpServer::start() {
     event_config_free(config);
     if (worker->base == nullptr) return "cannot create an event base";
     worker->http = evhttp_new(worker->base);
-    worker->connections = std::make_unique<HttpConnections>(
-        worker->base, options_.connections_max, int64_t{options_.timeout_s} * 1000);
+    worker->connections = std::make_unique<HttpConnections>(worker->base, options_.connections_max,
+                                                            int64_t{options_.timeout_s} * 1000);
     worker->unflushed.reserve(256);  // grows only past 256 replies in one loop pass
     worker->chunk = evbuffer_new();
     worker->turn = event_new(worker->base, -1, 0, on_turn, worker.get());

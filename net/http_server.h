@@ -19,6 +19,9 @@
 // has more than stream_backlog_bytes_max unread. evhttp's close callback on the connection
 // tells the routes when a client went; stop() ends every stream.
 //
+// CORS (HttpOptions::cors_origin): the Access-Control-* headers go on every reply, streams
+// included, and preflights are answered by the server itself.
+//
 // Overload and errors: more than held_replies_max held replies, and every request once stop()
 // has begun, are answered 503 without running; an accept() error (out of descriptors) pauses
 // accepting for 100 ms instead of spinning. Connections (net/http_connections.h): at most
@@ -49,11 +52,15 @@ struct HttpOptions {
   // Each whole request must arrive within this of the connection's accept or its last reply
   // (keep-alive idling counts), and each read or write progress within it: else closed.
   int timeout_s = 30;
-  uint32_t connections_max = 10'000;   // per thread; more are answered 503 and closed
-  int64_t tick_ms = 10;                // HttpRoutes::on_turn at least this often
-  uint32_t held_replies_max = 8192;    // per thread; further requests: 503 before they run
+  uint32_t connections_max = 10'000;  // per thread; more are answered 503 and closed
+  int64_t tick_ms = 10;               // HttpRoutes::on_turn at least this often
+  uint32_t held_replies_max = 8192;   // per thread; further requests: 503 before they run
   // A stream's client may leave this much unread; further writes to it are dropped.
   uint32_t stream_backlog_bytes_max = 1u << 20;
+  // Cross-origin requests from browsers (CORS): "" allows none (no CORS headers, OPTIONS is
+  // the routes' business); else "*" or one origin, sent as Access-Control-Allow-Origin on
+  // every reply, and OPTIONS preflights are answered 204 here without reaching the routes.
+  std::string cors_origin;
 };
 
 struct HttpRequest {

@@ -79,25 +79,38 @@ HttpResponse OpsRoutes::handle(const HttpRequest& request) {
   return metrics();
 }
 
-HttpResponse OpsRoutes::health() const { return {200, "application/json", R"({"status":"ok"})"}; }
-
-HttpResponse OpsRoutes::ready() const {
-  nlohmann::json checks;
+// The checks both probes show; whether all of them pass.
+bool OpsRoutes::checks(nlohmann::json* checks) const {
   bool journal_ok = true;
   for (const persist::WorkerLog* log : state_->journals) journal_ok = journal_ok && !log->failed();
-  checks["journal"] = journal_ok;
+  (*checks)["journal"] = journal_ok;
   bool all = journal_ok;
   for (const persist::Persister* persister : state_->persisters) {
     const bool connected = persister->stats().connected;
-    checks[persister->name()] = connected;
+    (*checks)[persister->name()] = connected;
     // MariaDB or Redis down does not stop selling (the journal holds the backlog): reported,
     // not a reason to take the server out of rotation.
   }
   const bool serving = state_->ready.load(std::memory_order_acquire);
-  checks["serving"] = serving;
-  all = all && serving;
-  const nlohmann::json body = {{"status", all ? "ok" : "unavailable"}, {"checks", checks}};
-  HttpResponse response = json_response(all ? 200 : 503, body);
+  (*checks)["serving"] = serving;
+  return all && serving;
+}
+
+// Liveness: 200 whenever the HTTP thread answers (a restart would not mend a failed journal or
+// a draining server); the checks tell what is wrong, and "status" is "degraded" then.
+HttpResponse OpsRoutes::health() const {
+  nlohmann::json checks_now;
+  const bool all = checks(&checks_now);
+  return json_response(200, {{"status", all ? "ok" : "degraded"}, {"checks", checks_now}});
+}
+
+// Readiness: 503 (with Retry-After) while starting, draining, or the journal cannot be
+// written: the server should get no traffic then.
+HttpResponse OpsRoutes::ready() const {
+  nlohmann::json checks_now;
+  const bool all = checks(&checks_now);
+  HttpResponse response = json_response(
+      all ? 200 : 503, {{"status", all ? "ok" : "unavailable"}, {"checks", checks_now}});
   if (!all) response.retry_after_s = 1;
   return response;
 }

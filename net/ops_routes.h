@@ -1,14 +1,16 @@
-// OpsRoutes: the operator's HTTP routes (DESIGN.md section 5): `GET /health` (liveness),
-// `GET /ready` (503 while starting or draining, with the state of the journal, MariaDB and
-// Redis) and `GET /metrics` (Prometheus text format: requests by method and outcome with
-// latency histograms, connections, BUSY rejections, seats per event, journal and persister
-// state). Anything else is 404; net/api_routes.h sends only these three paths here.
+// OpsRoutes: the operator's HTTP routes (DESIGN.md section 5): `GET /health` (liveness: 200
+// while the HTTP thread answers) and `GET /ready` (503 while starting or draining, or while the
+// journal cannot be written), both with the state of the journal, MariaDB and Redis; and
+// `GET /metrics` (Prometheus text format: requests by method and outcome with latency
+// histograms, connections, BUSY rejections, seats per event, journal and persister state).
+// Anything else is 404; net/api_routes.h sends only these three paths here.
 //
 // Thread safety: handle() runs on every HTTP thread at once; everything it reads is atomic or
 // guarded (engine counts, journal sequences, request stats, persister stats).
 #pragma once
 
 #include <atomic>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,7 @@ class OpsRoutes : public HttpRoutes {
   HttpResponse handle(const HttpRequest& request) override;  // thread-safe
 
  private:
+  bool checks(nlohmann::json* checks) const;
   HttpResponse health() const;
   HttpResponse ready() const;
   HttpResponse metrics() const;

@@ -11,14 +11,14 @@
 #include "shm/check.h"
 
 namespace boxoffice::net {
-namespace {
 
 // nlohmann's SAX events for a body, into the packer. The body object itself is not a map of
 // its own: its entries join the params map the packer has open. `depth` counts the body's
 // containers open around an event, as parse_json_document's depth callback sees it.
-class BodyHandler {
+class ParamsBodyHandler {
  public:
-  BodyHandler(ParamsPacker* packer, uint32_t depth_max) : packer_(packer), depth_max_(depth_max) {}
+  ParamsBodyHandler(ParamsPacker* packer, uint32_t depth_max)
+      : packer_(packer), depth_max_(depth_max) {}
 
   bool null() { return scalar() && (packer_->pack_nil(), true); }
   bool boolean(bool value) { return scalar() && (packer_->pack_bool(value), true); }
@@ -66,6 +66,8 @@ class BodyHandler {
   uint32_t depth_ = 0;
 };
 
+namespace {
+
 template <typename Number>
 void put_big_endian(std::vector<uint8_t>* bytes, Number value) {
   using Bits = std::conditional_t<sizeof(Number) == 8, uint64_t,
@@ -101,7 +103,7 @@ bool ParamsPacker::add_body(std::string_view text, uint32_t depth_max) {
   BOXOFFICE_ASSERT(open_.size() == 1);  // the params map
   const size_t bytes_before = bytes_.size();
   const size_t entries_before = entries_.size();
-  BodyHandler handler(this, depth_max);
+  ParamsBodyHandler handler(this, depth_max);
   if (!nlohmann::json::sax_parse(text.begin(), text.end(), &handler)) {
     bytes_.resize(bytes_before);  // as if not called
     entries_.resize(entries_before);

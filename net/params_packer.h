@@ -25,6 +25,8 @@
 
 namespace boxoffice::net {
 
+class ParamsBodyHandler;  // add_body()'s SAX handler (params_packer.cc)
+
 class ParamsPacker {
  public:
   void begin(std::string_view method);
@@ -35,7 +37,9 @@ class ParamsPacker {
   // The request; valid until the next begin().
   std::span<const uint8_t> finish();
 
-  // Encoding and map order, for the SAX handler (see the .cc).
+ private:
+  friend class ParamsBodyHandler;
+  // Encoding and map order, for add_json() and the SAX handler (see the .cc).
   void pack_nil();
   void pack_bool(bool value);
   void pack_unsigned(uint64_t value);
@@ -46,7 +50,6 @@ class ParamsPacker {
   void open(bool is_map);
   void close();
 
- private:
   struct Open {
     size_t header_at;  // one placeholder byte; close() widens it when needed
     uint32_t items;    // array items or map entries so far

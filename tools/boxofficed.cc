@@ -2,17 +2,22 @@
 // runs one pinned worker thread per core, each with its own reactor (io_uring, or epoll when
 // io_uring is refused) serving msgpack-rpc (net/PROTOCOL.md) on the same SO_REUSEPORT address.
 // SIGTERM and SIGINT stop accepting, answer what has arrived, close connections and exit.
+// Logs go to stderr, or with --log-file to a file that SIGHUP reopens (log rotation).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -55,6 +60,21 @@ void log(LogLevel level, const char* format, Args... args) {
   std::fputc('\n', stderr);
 }
 
+// Points stderr (every log line, the libraries' messages too) at `path`, opened for appending
+// (created 0640 if absent). Called at start and on SIGHUP: after a rotation moved the file
+// away, the next lines go to a new file at `path`. On failure stderr is left as it was and the
+// reason is returned.
+std::string redirect_stderr(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return std::strerror(errno);
+  // dup2 replaces descriptor 2 in one step: a thread writing a log line meanwhile writes to
+  // the old file or the new one, never to a closed descriptor.
+  const bool moved = ::dup2(fd, STDERR_FILENO) == STDERR_FILENO;
+  const std::string error = moved ? "" : std::strerror(errno);
+  ::close(fd);
+  return error;
+}
+
 // "debug", "info", "warn" or "error"; false for anything else.
 bool set_log_level(const std::string& name) {
   static constexpr const char* kLevelNames[] = {"debug", "info", "warn", "error"};
@@ -74,6 +94,7 @@ struct Config {
   uint32_t http_body_bytes_max = 1u << 20;
   int http_timeout_s = 30;
   uint32_t http_connections_max = 10'000;
+  std::string http_cors_origin;  // "": no CORS
   std::string data_dir = "./var";
   std::string shm_path;  // default /dev/shm/boxoffice-<port>
   // One per core, leaving a worker index for the HTTP thread on very large machines.
@@ -94,6 +115,7 @@ struct Config {
   uint64_t journal_segment_bytes = 64u << 20;
   std::string api_keys_path;
   std::string log_level = "info";
+  std::string log_file;  // "": stderr
   bool pin = true;
   // Limits.
   uint32_t connections_max = 10'000;  // per worker
@@ -178,13 +200,19 @@ void keep_lost_sequences(const Config& config, const persist::MariadbConfig& mar
 int run(const Config& config) {
   // Signals are taken by this thread only: blocked before any other thread (persisters, HTTP,
   // workers) starts, so they all inherit the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reopen the log file
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGHUP, SIG_IGN);  // logs go to stderr: nothing to reopen, and no reason to die
+  if (!config.log_file.empty()) {
+    if (std::string error = redirect_stderr(config.log_file); !error.empty()) {
+      log(LogLevel::kError, "--log-file %s: %s", config.log_file.c_str(), error.c_str());
+      return 2;
+    }
+  }
   std::string host;
   uint16_t port = 0;
   if (!split_host_port(config.listen, &host, &port)) {
@@ -502,6 +530,7 @@ int run(const Config& config) {
     http_options.body_bytes_max = config.http_body_bytes_max;
     http_options.timeout_s = config.http_timeout_s;
     http_options.connections_max = config.http_connections_max;
+    http_options.cors_origin = config.http_cors_origin;
     http = std::make_unique<net::HttpServer>(http_options, per_thread);
     if (std::string http_error = http->start(); !http_error.empty()) {
       log(LogLevel::kError, "--http %s: %s", config.http.c_str(), http_error.c_str());
@@ -553,7 +582,18 @@ int run(const Config& config) {
   std::vector<uint64_t> batches_seen(persisters.size(), 0);
   while (true) {
     const timespec interval{10, 0};
-    signal_number = sigtimedwait(&stop_signals, nullptr, &interval);
+    signal_number = sigtimedwait(&signals, nullptr, &interval);
+    if (signal_number == SIGHUP) {
+      if (config.log_file.empty()) {
+        log(LogLevel::kInfo, "SIGHUP: logs go to stderr, nothing to reopen");
+      } else if (std::string error = redirect_stderr(config.log_file); !error.empty()) {
+        log(LogLevel::kError, "SIGHUP: cannot reopen %s (%s); still logging to the old file",
+            config.log_file.c_str(), error.c_str());
+      } else {
+        log(LogLevel::kInfo, "SIGHUP: log file %s reopened", config.log_file.c_str());
+      }
+      continue;
+    }
     if (signal_number > 0) break;
     for (size_t i = 0; i < persisters.size(); ++i) {
       const persist::PersisterStats stats = persisters[i]->stats();
@@ -626,6 +666,20 @@ int main(int argc, char** argv) {
                  "open HTTP connections per HTTP thread; more are answered 503 and closed")
       ->check(CLI::Range(1u, 1'000'000u))
       ->capture_default_str();
+  app.add_option("--http-cors-origin", config.http_cors_origin,
+                 "let browser pages of this origin (e.g. https://shop.example, or *) call the "
+                 "HTTP API: CORS headers on every reply, OPTIONS preflights answered 204")
+      ->check([](const std::string& origin) -> std::string {
+        if (origin == "*") return "";
+        for (const std::string_view scheme : {"http://", "https://"}) {
+          if (!origin.starts_with(scheme)) continue;
+          const std::string_view host = std::string_view(origin).substr(scheme.size());
+          if (!host.empty() && host.find_first_of(" \t\r\n,/") == std::string_view::npos) {
+            return "";
+          }
+        }
+        return "an origin is * or scheme://host[:port], without a path";
+      });
   app.add_option("--data-dir", config.data_dir, "directory for runtime files")
       ->capture_default_str();
   app.add_option("--admin", config.admin,
@@ -676,6 +730,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--api-keys", config.api_keys_path,
                  "file of `KEY sell|admin` lines: enables auth");
+  app.add_option("--log-file", config.log_file,
+                 "append the log (all the server writes to stderr) to this file instead; "
+                 "SIGHUP reopens it, for log rotation");
   app.add_option("--log-level", config.log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
@@ -703,7 +760,8 @@ int main(int argc, char** argv) {
                  "seats in one hold or buy")
       ->check(CLI::Range(1u, shm::kSeatsPerHoldMax))
       ->capture_default_str();
-  app.add_option("--idle-timeout-ms", config.idle_timeout_ms, "close connections that send no whole request and are sent nothing for this long")
+  app.add_option("--idle-timeout-ms", config.idle_timeout_ms,
+                 "close connections that send no whole request and are sent nothing for this long")
       ->check(CLI::Range(int64_t{100}, int64_t{86'400'000}))
       ->capture_default_str();
   app.add_option("--hold-ttl-default-ms", config.hold_ttl_default_ms, "hold TTL when none is given")

@@ -191,10 +191,13 @@ class AdminServiceTest : public testing::EngineFixture {
     ops_.io_backend = "epoll";
     ops_.durability = "memory";
     ops_.ready.store(true);
-    // One msgpack-rpc worker that ran 7 requests, one HTTP thread that ran 9.
+    // One msgpack-rpc worker that ran 7 requests on 1 connection, one HTTP thread that ran 9 on
+    // 2.
     for (int i = 0; i < 7; ++i) rpc_.record(Method::kPing, ErrorCode::kOk, 1000);
     for (int i = 0; i < 9; ++i) http_.record(Method::kPing, ErrorCode::kOk, 1000);
     rpc_.connection_opened();
+    http_.connection_opened();
+    http_.connection_opened();
     ops_.rpc_stats = {&rpc_};
     ops_.http_stats = {&http_};
     state_.ops = &ops_;
@@ -444,7 +447,7 @@ TEST_F(AdminServiceTest, PersisterAndWorkers) {
   EXPECT_EQ(list[0]["connections"], 1);
   EXPECT_EQ(list[1]["kind"], "http");
   EXPECT_EQ(list[1]["requests"], 9);
-  EXPECT_EQ(list[1]["connections"], "-");
+  EXPECT_EQ(list[1]["connections"], 2);
   ops_.rpc_stats.clear();
   ops_.http_stats.clear();
   EXPECT_EQ(ok("workers"), "no workers");

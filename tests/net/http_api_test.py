@@ -821,7 +821,7 @@ class AuthTest(unittest.TestCase):
 
     def test_health_routes_need_no_key(self):
         s = self.server
-        self.assertEqual(s.get("/health").json(), {"status": "ok"})
+        self.assertEqual(s.get("/health").json()["status"], "ok")
         self.assertEqual(s.get("/ready").status, 200)
         self.assertEqual(s.get("/metrics").status, 200)
         self.assertEqual(s.get("/purchase/health").text(), "Purchase Healthy")
@@ -1238,6 +1238,12 @@ class CqrsTest(ServerTestCase):
             created = calendar.timegm(time.strptime(body["createdOn"][:19], "%Y-%m-%dT%H:%M:%S"))
             self.assertAlmostEqual(created, started, delta=60)
             self.assertEqual(r.header("Location"), "/purchase/" + body["ticketId"])
+            # The Location leads to the ticket, as the query service shows it.
+            located = self.server.get(r.header("Location"))
+            self.assertEqual(located.status, 200, located)
+            self.assertEqual(located.json(),
+                             self.server.get("/query/api/v1/tickets/" + body["ticketId"]).json())
+            self.assertEqual(located.json()["status"], "PAID")
             bought[body["ticketId"]] = ("Event1", "Venue1", zone, row, column, index)
         # The same seat again: 409 with the platform's exact text.
         r = self.purchase(1, "A", "2")
@@ -1331,9 +1337,10 @@ class CqrsTest(ServerTestCase):
 
         # Unknown tickets.
         for unknown in ("00000000-0005-8bd7-8000-d836c88f2d65", "not-a-ticket"):
-            r = s.get(f"/query/api/v1/tickets/{unknown}")
-            self.assertEqual(r.status, 404, r)
-            self.assertEqual(r.json(), {"messages": f"TicketID not found: {unknown}"})
+            for path in (f"/query/api/v1/tickets/{unknown}", f"/purchase/{unknown}"):
+                r = s.get(path)
+                self.assertEqual(r.status, 404, r)
+                self.assertEqual(r.json(), {"messages": f"TicketID not found: {unknown}"})
 
         # Pagination.
         all_ids = [t["ticketId"] for t in tickets]
@@ -1490,24 +1497,79 @@ def without_le(labels):
     return ",".join(p for p in labels.split(",") if not p.startswith("le="))
 
 
+class CorsTest(ServerTestCase):
+    """--http-cors-origin: a browser page of that origin may call the API."""
+    ORIGIN = "https://shop.example"
+    server_args = ("--http-cors-origin", ORIGIN)
+
+    def assertCors(self, r):
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), self.ORIGIN, r)
+        exposed = [h.strip() for h in r.header("Access-Control-Expose-Headers").split(",")]
+        self.assertEqual(set(exposed), {"Location", "Retry-After", "X-Total-Count", "Link"})
+
+    def test_a_preflight_is_answered_without_a_route_running(self):
+        s = self.server
+        r = s.request("OPTIONS", "/v1/events/Anything/holds",
+                      headers={"Origin": self.ORIGIN, "Access-Control-Request-Method": "POST",
+                               "Access-Control-Request-Headers": "authorization, content-type"})
+        self.assertEqual((r.status, r.body), (204, b""), r)
+        self.assertCors(r)
+        methods = {m.strip() for m in r.header("Access-Control-Allow-Methods").split(",")}
+        self.assertEqual(methods, {"GET", "HEAD", "POST", "DELETE"})
+        headers = {h.strip() for h in r.header("Access-Control-Allow-Headers").split(",")}
+        self.assertEqual(headers, {"Authorization", "Content-Type", "Idempotency-Key"})
+        self.assertEqual(r.header("Access-Control-Max-Age"), "600")
+        self.assertIsNone(r.header("Content-Type"))
+
+    def test_every_reply_carries_the_origin(self):
+        s = self.server
+        e = self.create_event("Cors-1")
+        self.assertCors(s.get("/health"))
+        r = s.post(f"/v1/events/{e}/holds", {"seats": [0]}, headers={"Origin": self.ORIGIN})
+        self.assertEqual(r.status, 201, r)
+        self.assertCors(r)
+        r = s.post(f"/v1/events/{e}/holds", {"seats": [0]})  # taken: errors are readable too
+        self.assertEqual(r.status, 409, r)
+        self.assertCors(r)
+        self.assertCors(s.get("/nowhere"))
+        self.assertCors(s.get("/query/api/v1/tickets"))
+        # A change stream (what a browser's EventSource opens).
+        stream = EventStream(s.http_port, e)
+        self.addCleanup(stream.close)
+        self.assertEqual(stream.status, 200)
+        self.assertEqual(stream.headers["access-control-allow-origin"], self.ORIGIN)
+
+    def test_without_the_flag_there_is_no_cors(self):
+        plain = Server(())
+        try:
+            r = plain.get("/health")
+            self.assertEqual(r.status, 200)
+            self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+            r = plain.request("OPTIONS", "/v1/ping", headers={"Origin": self.ORIGIN})
+            self.assertEqual(r.status, 405, r)
+            self.assertEqual(r.header("Allow"), "GET")
+        finally:
+            plain.stop()
+
+
 class OperationsTest(ServerTestCase):
     def test_health_and_ready(self):
         s = self.server
+        # Both probes carry the same checks; this server has no MariaDB or Redis.
         r = s.get("/health")
-        self.assertEqual((r.status, r.json()), (200, {"status": "ok"}))
+        self.assertEqual((r.status, r.json()),
+                         (200, {"status": "ok", "checks": {"journal": True, "serving": True}}))
         self.assertTrue(r.header("Content-Type").startswith("application/json"))
         r = s.get("/ready")
-        ready = r.json()
-        self.assertEqual((r.status, ready["status"]), (200, "ok"), r)
-        self.assertIs(ready["checks"]["journal"], True)
-        self.assertIs(ready["checks"]["serving"], True)
+        self.assertEqual((r.status, r.json()),
+                         (200, {"status": "ok", "checks": {"journal": True, "serving": True}}))
         self.assertIsNone(r.header("Retry-After"))
 
     def test_unknown_operations_path_uses_the_error_map(self):
         # HTTP_API.md, Errors: an error is the msgpack error map under "error".
         r = self.server.get("/health/")
         if r.status == 200:
-            self.assertEqual(r.json(), {"status": "ok"})
+            self.assertEqual(r.json()["status"], "ok")
         else:
             self.assertError(r, 404, "NOT_FOUND", 3)
 
@@ -1544,6 +1606,13 @@ class OperationsTest(ServerTestCase):
         self.assertEqual(s.post("/purchase/api/v1/tickets", purchase).status, 409)
         seat_taken += 1
         s.ok("POST", "/v1/events/Metered/holds", {"seats": [40, 41]}, status=201)
+        # A hold left to expire, in an event of its own.
+        s.ok("POST", "/v1/events", {"id": "Lapsing", "layout": venue_layout()}, status=201)
+        s.ok("POST", "/v1/events/Lapsing/holds", {"seats": [0, 1], "ttl_ms": 50}, status=201)
+        deadline = time.monotonic() + TIMEOUT_S
+        while s.ok("GET", "/v1/events/Lapsing/stats")["seats_held"] != 0:
+            self.assertLess(time.monotonic(), deadline, "the 50 ms hold did not expire")
+            time.sleep(0.02)
         for _ in range(3):
             s.ok("GET", "/v1/ping")
         self.assertEqual(s.post("/v1/events/Metered/tickets", {"seats": 7}).status, 400)
@@ -1567,8 +1636,8 @@ class OperationsTest(ServerTestCase):
         self.assertEqual(value(req, 'interface="http",method="buy",code="SEAT_TAKEN"'),
                          seat_taken)
         self.assertEqual(value(req, 'interface="http",method="buy",code="BAD_REQUEST"'), 1)
-        self.assertEqual(value(req, 'interface="http",method="hold",code="OK"'), 1)
-        self.assertEqual(value(req, 'interface="http",method="event.create",code="OK"'), 1)
+        self.assertEqual(value(req, 'interface="http",method="hold",code="OK"'), 2)
+        self.assertEqual(value(req, 'interface="http",method="event.create",code="OK"'), 2)
         self.assertEqual(value(req, 'interface="http",method="ping",code="OK"'), 3)
         self.assertEqual(value(req, 'interface="rpc",method="ping",code="OK"'), 1)
         self.assertNotIn((req, 'interface="rpc",method="buy",code="OK"'), samples)
@@ -1579,6 +1648,16 @@ class OperationsTest(ServerTestCase):
         self.assertEqual(value(seats, 'event="Metered",state="held"'), 2)
         self.assertEqual(value(seats, 'event="Metered",state="free"'), SEATS_TOTAL - sold - 2)
         self.assertEqual(value("boxoffice_event_revenue_cents", 'event="Metered"'), revenue)
+        self.assertEqual(value("boxoffice_holds_expired_total", 'event="Lapsing"'), 1)
+        self.assertEqual(value("boxoffice_holds_expired_total", 'event="Metered"'), 0)
+        self.assertEqual(types["boxoffice_holds_expired_total"], "counter")
+        self.assertGreaterEqual(value("boxoffice_hold_expiry_lateness_seconds_count", ""), 1)
+        info = [labels for (name, labels), v in samples.items() if name == "boxoffice_info"]
+        self.assertEqual(len(info), 1, info)
+        self.assertEqual(samples[("boxoffice_info", info[0])], 1)
+        self.assertRegex(info[0], r'^io="(io_uring|epoll)",durability="journal"$')
+        if IO == "epoll":
+            self.assertIn('io="epoll"', info[0])
         self.assertEqual(s.ok("GET", "/v1/events/Metered/stats")["seats_sold"], sold)
         self.assertGreaterEqual(value("boxoffice_journal_syncs_total", 'interface="http"'), 1)
         # One journal record per sale (not per ticket), all of them durable.

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -307,8 +308,7 @@ TEST_F(HttpServerTest, StopAnswersWhatArrivedAndJoins) {
 TEST_F(HttpServerTest, AChangeStreamSeesEverySaleAndEndsOnStop) {
   const int stream = connect_to(server_->port());
   const std::string request = "GET /v1/events/E/changes HTTP/1.1\r\nHost: test\r\n\r\n";
-  ASSERT_EQ(::write(stream, request.data(), request.size()),
-            static_cast<ssize_t>(request.size()));
+  ASSERT_EQ(::write(stream, request.data(), request.size()), static_cast<ssize_t>(request.size()));
   std::string received;
   auto read_until = [&](const std::string& text) {
     char chunk[16384];
@@ -328,9 +328,11 @@ TEST_F(HttpServerTest, AChangeStreamSeesEverySaleAndEndsOnStop) {
     buyers.emplace_back([&, b] {
       Client client(server_->port());
       for (int seat = b; seat < kSeats; seat += 2) {
-        EXPECT_EQ(client.send("POST", "/v1/events/E/tickets",
-                              "{\"seats\":[" + std::to_string(seat) + "]}").status,
-                  201);
+        EXPECT_EQ(
+            client
+                .send("POST", "/v1/events/E/tickets", "{\"seats\":[" + std::to_string(seat) + "]}")
+                .status,
+            201);
       }
     });
   }
@@ -347,6 +349,95 @@ TEST_F(HttpServerTest, AChangeStreamSeesEverySaleAndEndsOnStop) {
   server_->stop();
   EXPECT_TRUE(read_until("\r\n0\r\n\r\n"));  // the chunked body's end
   ::close(stream);
+}
+
+// Routes whose POST /held replies wait for a sequence the test releases, as ApiRoutes' sales
+// wait for their journal record: the server's held-reply limit, and stop() with a reply held.
+class HeldRoutes : public HttpRoutes {
+ public:
+  HttpResponse handle(const HttpRequest& request) override {
+    HttpResponse response;
+    response.status = 201;
+    response.body = R"({"ok":true})";
+    if (request.path == "/held") response.wait_sequence = ++appended_;
+    handled.fetch_add(1);
+    return response;
+  }
+  uint64_t released_sequence() const override { return released.load(); }
+  void refused_busy() override { refused.fetch_add(1); }
+
+  // Waits (up to 10 s) until `n` requests have run.
+  bool wait_handled(uint64_t n) const {
+    for (int i = 0; i < 1000 && handled.load() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return handled.load() >= n;
+  }
+
+  std::atomic<uint64_t> handled{0};
+  std::atomic<uint64_t> released{0};
+  std::atomic<uint64_t> refused{0};
+
+ private:
+  uint64_t appended_ = 0;  // the server's thread only
+};
+
+const std::string kHeldRequest = "POST /held HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+
+std::string read_reply(int fd) {
+  std::string reply(4096, '\0');
+  const ssize_t n = ::read(fd, reply.data(), reply.size());
+  reply.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return reply;
+}
+
+TEST(HttpServerHeldReplies, PastTheLimitRequestsAre503UntilTheHeldOnesAreReleased) {
+  HeldRoutes routes;
+  HttpOptions options;
+  options.port = 0;
+  options.held_replies_max = 2;
+  HttpServer server(options, {&routes});
+  ASSERT_EQ(server.start(), "");
+  const int first = connect_to(server.port());
+  const int second = connect_to(server.port());
+  for (const int fd : {first, second}) {
+    ASSERT_EQ(::write(fd, kHeldRequest.data(), kHeldRequest.size()),
+              static_cast<ssize_t>(kHeldRequest.size()));
+  }
+  ASSERT_TRUE(routes.wait_handled(2));
+  // Two replies wait: the third request is answered 503 at once, without running.
+  Client third(server.port());
+  const Reply refused = third.send("POST", "/held");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("too many replies waiting for the journal"), std::string::npos)
+      << refused.body;
+  EXPECT_EQ(routes.handled.load(), 2u);
+  EXPECT_EQ(routes.refused.load(), 1u);
+  // Released: both held replies come, and requests run again.
+  routes.released.store(UINT64_MAX);
+  for (const int fd : {first, second}) {
+    EXPECT_EQ(read_reply(fd).substr(0, 12), "HTTP/1.1 201");
+    ::close(fd);
+  }
+  EXPECT_EQ(third.send("POST", "/held").status, 201);
+  server.stop();
+}
+
+TEST(HttpServerHeldReplies, StopAnswersAReplyStillHeldWith503) {
+  HeldRoutes routes;
+  HttpOptions options;
+  options.port = 0;
+  HttpServer server(options, {&routes});
+  ASSERT_EQ(server.start(), "");
+  const int waiting = connect_to(server.port());
+  ASSERT_EQ(::write(waiting, kHeldRequest.data(), kHeldRequest.size()),
+            static_cast<ssize_t>(kHeldRequest.size()));
+  ASSERT_TRUE(routes.wait_handled(1));
+  server.stop();
+  const std::string reply = read_reply(waiting);
+  EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 503") << reply;
+  EXPECT_NE(reply.find("its outcome is unknown"), std::string::npos) << reply;
+  ::close(waiting);
 }
 
 }  // namespace

@@ -504,6 +504,15 @@ class CrashLoopTest(DurabilityCase):
         self.assertGreater(totals["taken"], 0, totals)   # the load did conflict
         self.assertGreater(totals["void"], 0, totals)
         self.assertNotIn("ERROR", log)
+        if os.environ.get("BOXOFFICE_TEST_LAUNCHER"):
+            # io_uring refused (tests/support/deny_uring): every start fell back to epoll and
+            # said so once.
+            for start in range(1, server.starts + 1):
+                with open(os.path.join(server.directory, f"boxofficed-{start}.log")) as f:
+                    text = f.read()
+                about_io = [line for line in text.splitlines() if "io_uring" in line]
+                self.assertEqual(len(about_io), 1, f"start {start}:\n{text}")
+                self.assertIn("using epoll", about_io[0])
         print(f"\n  summary: {kills} kills, {len(ledger.tickets)} tickets acknowledged, "
               f"{len(ledger.voided)} voids, {totals['sent']} requests\n  {kills} kills; answers {totals}; {len(ledger.tickets)} tickets acknowledged, "
               f"{len(ledger.voided)} voids; unanswered keyed buys retried: {replayed} replayed, "

@@ -42,10 +42,13 @@ client's monotonic clock with the offset between the two read when each reply ar
 Tolerances (one machine, one clock; the server reads it once per batch of received bytes,
 after they arrived):
   CLOCK_TOLERANCE_S  50 ms either way on every comparison with a deadline;
-  EXPIRY_LATE_MAX_S  an expired hold may still refuse a hold or buy (SEAT_TAKEN), or show held,
-                     up to 1 s after its deadline: the timing wheel usually ends it within
-                     100 ms, and a buyer ends an overdue hold on the spot, but that looks at a
-                     deadline hint rounded up to the second (Engine::expire_overdue_owners);
+  TAKEN_LATE_MAX_S   none: a hold or buy is refused (SEAT_TAKEN) by an expired hold only until
+                     its deadline, as a buyer ends an overdue hold on the spot
+                     (Engine::acquire_or_expire, to the millisecond);
+  EXPIRY_LATE_MAX_S  a read may still show an expired hold held up to 1 s after its deadline:
+                     until a worker's timing wheel ends it, usually within 100 ms, but a read
+                     that arrives during a SIGSTOP (300 ms here) runs before the wheel's next
+                     turn after it, and one during a restart before the first;
   MARK_EARLY_MAX_S   a token whose hold is over and whose slot was reused says HOLD_EXPIRED
                      from the start of its deadline's second (a deadline mark rounded down in
                      the token, Engine::deadline_mark), i.e. up to 1 s before the deadline.
@@ -70,6 +73,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 CLOCK_TOLERANCE_S = 0.05
+TAKEN_LATE_MAX_S = 0.0
 EXPIRY_LATE_MAX_S = 1.0
 MARK_EARLY_MAX_S = 1.0
 
@@ -191,9 +195,10 @@ def _apply(op, seat, lo_s, hi_s):
     return _read(op, seat, lo_s)
 
 
-def _still_held(seat, t_s):
-    """Whether a hold may still block the seat at t_s (see EXPIRY_LATE_MAX_S)."""
-    return t_s < seat.deadline_hi_s + EXPIRY_LATE_MAX_S + CLOCK_TOLERANCE_S
+def _still_held(seat, t_s, late_max_s):
+    """Whether a hold may still block the seat at t_s, `late_max_s` after its deadline
+    (TAKEN_LATE_MAX_S or EXPIRY_LATE_MAX_S)."""
+    return t_s < seat.deadline_hi_s + late_max_s + CLOCK_TOLERANCE_S
 
 
 def _take(op, seat, lo_s):
@@ -208,7 +213,7 @@ def _take(op, seat, lo_s):
         return [(lo_s, Seat(HELD, None, lo_s + op.ttl_s, op.end_s + op.ttl_s, seat.ticket))]
     if op.outcome != SEAT_TAKEN:
         return []
-    if seat.phase == HELD and not _still_held(seat, lo_s):
+    if seat.phase == HELD and not _still_held(seat, lo_s, TAKEN_LATE_MAX_S):
         return []
     return [(lo_s, seat)]
 
@@ -260,7 +265,7 @@ def _void(op, seat, lo_s):
 def _read(op, seat, lo_s):
     if op.state != seat.phase:
         return []
-    if seat.phase == HELD and not _still_held(seat, lo_s):
+    if seat.phase == HELD and not _still_held(seat, lo_s, EXPIRY_LATE_MAX_S):
         return []
     if op.check_ticket and op.ticket != (seat.ticket if seat.phase == SOLD else None):
         return []
