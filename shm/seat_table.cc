@@ -138,6 +138,14 @@ std::unique_ptr<SeatTable> SeatTable::open(const TableOptions& options, std::str
       *error = errno_text("cannot create seat table", temporary);
       return nullptr;
     }
+    // Lock it before it has its public name: otherwise a process that opens it between link()
+    // and our flock() below takes the lock, and the creator is the one refused as "in use".
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      *error = errno_text("cannot lock seat table", temporary);
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      return nullptr;
+    }
     const bool written = initialise(fd, options, expected.file_bytes, temporary, error);
     const bool published = written && ::link(temporary.c_str(), options.path.c_str()) == 0;
     const int link_errno = errno;
@@ -161,6 +169,7 @@ std::unique_ptr<SeatTable> SeatTable::open(const TableOptions& options, std::str
   }
   table->fd_ = fd;
 
+  // A no-op for the file we created (its lock was taken before it was published).
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     *error = errno == EWOULDBLOCK ? "seat table " + options.path + " is in use by another process"
                                   : errno_text("cannot lock seat table", options.path);
