@@ -28,11 +28,6 @@ constexpr std::string_view kRefusal =
 
 // A refused connection that still has not closed this long after its 503 is cut.
 constexpr int64_t kRefusalGraceMs = 1000;
-// Connections one sweep shuts down at most (past their deadline or grace); the rest wait for
-// the next sweeps, so that a cohort of thousands timing out together does not hold the thread
-// (and the live connections) for tens of milliseconds of close work at once.
-constexpr size_t kShutDownsPerSweepMax = 128;
-
 bool freed_by_evhttp(bufferevent* socket) {
   bufferevent_event_cb event_callback = nullptr;
   bufferevent_getcb(socket, nullptr, nullptr, &event_callback, nullptr);
@@ -97,9 +92,24 @@ void HttpConnections::shut_down(bufferevent* socket, Connection& connection) {
   ::shutdown(fd, SHUT_RDWR);
 }
 
-size_t HttpConnections::sweep(int64_t now_ms) {
+bool HttpConnections::past_deadline(const Connection& connection, int64_t now_ms) const {
+  const int64_t waited_ms = now_ms - connection.since_ms;
+  switch (connection.state) {
+    case State::kWaiting:
+      return !connection.over_cap && waited_ms >= request_timeout_ms_;
+    case State::kRefused:
+      return waited_ms >= kRefusalGraceMs;
+    case State::kInRequest:
+    case State::kShut:
+      return false;
+  }
+  return false;
+}
+
+size_t HttpConnections::scan(int64_t now_ms) {
+  scanned_at_ms_ = now_ms;
+  due_.clear();
   size_t freed = 0;
-  size_t shut_downs = 0;
   for (auto it = connections_.begin(); it != connections_.end();) {
     bufferevent* socket = it->first;
     Connection& connection = it->second;
@@ -109,35 +119,36 @@ size_t HttpConnections::sweep(int64_t now_ms) {
       freed++;
       continue;
     }
-    const int64_t waited_ms = now_ms - connection.since_ms;
-    switch (connection.state) {
-      case State::kWaiting:
-        if (connection.over_cap) {
-          // Told why, then the end of our stream; the client closes (or is cut after a grace).
-          const evutil_socket_t fd = bufferevent_getfd(socket);
-          if (fd >= 0) {
-            ::send(fd, kRefusal.data(), kRefusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            ::shutdown(fd, SHUT_WR);
-          }
-          connection.state = State::kRefused;
-          connection.since_ms = now_ms;
-          refused_++;
-        } else if (waited_ms >= request_timeout_ms_ && shut_downs < kShutDownsPerSweepMax) {
-          shut_down(socket, connection);
-          shut_downs++;
-        }
-        break;
-      case State::kRefused:
-        if (waited_ms >= kRefusalGraceMs && shut_downs < kShutDownsPerSweepMax) {
-          shut_down(socket, connection);
-          shut_downs++;
-        }
-        break;
-      case State::kInRequest:
-      case State::kShut:
-        break;
+    if (connection.state == State::kWaiting && connection.over_cap) {
+      // Told why, then the end of our stream; the client closes (or is cut after a grace).
+      const evutil_socket_t fd = bufferevent_getfd(socket);
+      if (fd >= 0) {
+        ::send(fd, kRefusal.data(), kRefusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::shutdown(fd, SHUT_WR);
+      }
+      connection.state = State::kRefused;
+      connection.since_ms = now_ms;
+      refused_++;
+    } else if (past_deadline(connection, now_ms)) {
+      due_.push_back(socket);
     }
     ++it;
+  }
+  return freed;
+}
+
+size_t HttpConnections::sweep(int64_t now_ms) {
+  const size_t freed = now_ms - scanned_at_ms_ >= kScanIntervalMs ? scan(now_ms) : 0;
+  for (size_t shut_downs = 0; shut_downs < kShutDownsPerSweepMax && !due_.empty();) {
+    bufferevent* socket = due_.back();
+    due_.pop_back();
+    auto it = connections_.find(socket);
+    BOXOFFICE_ASSERT(it != connections_.end());  // only scan() erases, and it makes due_ anew
+    // A request may have arrived since the scan, or evhttp may have freed it (the next scan
+    // forgets it).
+    if (freed_by_evhttp(socket) || !past_deadline(it->second, now_ms)) continue;
+    shut_down(socket, it->second);
+    shut_downs++;
   }
   return freed;
 }

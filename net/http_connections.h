@@ -11,13 +11,18 @@
 // (the clock starts again for the next request, which keep-alive idling counts towards).
 //
 // What sweep() closes, by shutting the socket down (evhttp then sees the end of the stream and
-// frees the connection itself; at most 128 per sweep, the rest at the next ones):
+// frees the connection itself):
 //   - a connection whose whole request has not arrived request_timeout_ms after its accept or
 //     its last reply (a slow or trickling sender, an idle keep-alive connection);
-//   - a connection over connections_max (counted with those evhttp freed since the last sweep,
-//     every 100 ms, so the cap is reached a little early while connections churn) that has not
-//     sent a request, after writing it a canned 503 with Retry-After (one whose request
-//     arrived first is answered 503 by the server, told so by request_read()).
+//   - a connection over connections_max (counted with those evhttp freed since the last scan,
+//     every kScanIntervalMs, so the cap is reached a little early while connections churn)
+//     that has not sent a request, after writing it a canned 503 with Retry-After (one whose
+//     request arrived first is answered 503 by the server, told so by request_read()).
+// The server calls sweep() every tick (10 ms). Every kScanIntervalMs it walks the table and
+// lists the connections past their deadline; each call shuts down at most kShutDownsPerSweepMax
+// of them. A cohort of thousands timing out together (idle clients opened in one burst, and
+// opened again as soon as they are cut) is thus closed in small slices between the live
+// connections' requests instead of holding the thread for milliseconds of close work at once.
 //
 // Thread safety: one table per HTTP thread, used only by that thread.
 #pragma once
@@ -25,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 struct bufferevent;
 struct event_base;
@@ -46,11 +52,16 @@ class HttpConnections {
   bool request_read(bufferevent* socket);
   // The reply to its request was handed to evhttp: the deadline for its next request starts.
   void reply_given(bufferevent* socket, int64_t now_ms);
-  // Forgets connections evhttp freed; closes those past their deadline and refuses those over
-  // the cap that sent no request. Returns how many connections evhttp freed.
+  // Forgets connections evhttp freed, refuses those over the cap that sent no request and
+  // lists those past their deadline (every kScanIntervalMs); shuts down at most
+  // kShutDownsPerSweepMax of the listed. Returns how many connections evhttp freed.
   size_t sweep(int64_t now_ms);
 
-  uint64_t refused() const { return refused_; }  // over connections_max: told 503
+  uint64_t refused() const { return refused_; }              // over connections_max: told 503
+  size_t open_count() const { return connections_.size(); }  // evhttp's not yet swept included
+
+  static constexpr int64_t kScanIntervalMs = 100;
+  static constexpr size_t kShutDownsPerSweepMax = 16;
 
  private:
   enum class State : uint8_t {
@@ -65,11 +76,17 @@ class HttpConnections {
     bool over_cap = false;
   };
   static void shut_down(bufferevent* socket, Connection& connection);
+  bool past_deadline(const Connection& connection, int64_t now_ms) const;
+  size_t scan(int64_t now_ms);
 
   event_base* base_;
   const uint32_t connections_max_;
   const int64_t request_timeout_ms_;
   std::unordered_map<bufferevent*, Connection> connections_;
+  // Past their deadline at the last scan, to shut down (the table's reference keeps each valid:
+  // entries are erased only by the scan, which makes the list anew).
+  std::vector<bufferevent*> due_;
+  int64_t scanned_at_ms_ = INT64_MIN / 2;
   uint64_t refused_ = 0;
 };
 

@@ -48,7 +48,6 @@ struct HttpServer::Worker {
   bool turn_pending = false;
   bool stopping = false;
   int64_t accept_error_logged_at_ms = 0;
-  int64_t swept_at_ms = 0;
   uint64_t refused_reported = 0;  // connections->refused() already told to the routes
   // The Date header of this second's replies, made once a second rather than by evhttp for
   // each reply (gmtime_r and a printf, ~3% of a hold's server CPU).
@@ -154,9 +153,6 @@ const char* reason(int status) {
       return status < 400 ? "OK" : "Error";
   }
 }
-
-// Connections are counted, refused over the cap and cut at their deadline this often.
-constexpr int64_t kConnectionSweepIntervalMs = 100;
 
 int64_t now_ms() {
   timeval now{};
@@ -312,8 +308,7 @@ void on_turn(evutil_socket_t, short, void* arg) {
 void on_tick(evutil_socket_t, short, void* arg) {
   auto* worker = static_cast<HttpServer::Worker*>(arg);
   worker->run_turn();
-  const int64_t now = monotonic_ms();
-  if (now - worker->swept_at_ms >= kConnectionSweepIntervalMs) worker->sweep_connections(now);
+  worker->sweep_connections(monotonic_ms());  // a few per tick (HttpConnections)
 }
 
 bufferevent* on_new_connection(event_base*, void* arg) {
@@ -459,7 +454,6 @@ void HttpServer::Worker::forget_stream(evhttp_connection* connection) {
 }
 
 void HttpServer::Worker::sweep_connections(int64_t now_ms) {
-  swept_at_ms = now_ms;
   for (size_t freed = connections->sweep(now_ms); freed > 0; freed--) routes->connection_closed();
   for (; refused_reported < connections->refused(); refused_reported++) routes->refused_busy();
 }

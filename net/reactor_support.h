@@ -11,10 +11,13 @@
 
 namespace boxoffice::net {
 
-// Connections an idle sweep closes in one loop turn at most; the rest wait for the next turns.
-// A cohort of thousands timing out together (idle clients opened in one burst) would otherwise
-// hold the loop for tens of milliseconds of close work, and the live connections with it.
-inline constexpr uint32_t kIdleClosesPerTurnMax = 64;
+// Connections an idle sweep closes in one loop turn at most; the rest wait for the next turns
+// (at least one every 10 ms: 800 a second per worker when nothing else happens). A cohort of
+// thousands timing out together (idle clients opened in one burst, and opened again as soon as
+// they are cut) would otherwise hold the loop for milliseconds of close work at a time, and the
+// live connections with it: 64 per turn put a legitimate client's p99 beside 4,000 such idle
+// connections at 1.6-1.8 ms, 8 per turn at 1.1-1.2 ms (bench/README.md, "Hostile clients").
+inline constexpr uint32_t kIdleClosesPerTurnMax = 8;
 
 // Wall-clock milliseconds, the engine's clock (hold deadlines): CLOCK_REALTIME_COARSE, a few
 // ms of resolution and no system call. Every request and loop turn of a worker reads this one.

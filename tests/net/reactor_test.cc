@@ -87,11 +87,14 @@ class LineEchoHandler final : public ConnectionHandler {
     std::lock_guard lock(mutex_);
     if (open_ids_.erase(id) != 1) pairing_errors++;
     closes++;
+    closes_this_turn++;
+    if (closes_this_turn > closes_per_turn_max) closes_per_turn_max = closes_this_turn.load();
   }
 
   void on_loop_turn(int64_t now_ms) override {
     if (now_ms <= 0) pairing_errors++;
     loop_turns++;
+    closes_this_turn = 0;
   }
 
   std::vector<ConnectionId> ids() const {
@@ -108,6 +111,8 @@ class LineEchoHandler final : public ConnectionHandler {
   std::atomic<int> append_refusals{0};
   std::atomic<size_t> pending_bytes_max{0};
   std::atomic<int> loop_turns{0};
+  std::atomic<int> closes_this_turn{0};     // since the last on_loop_turn
+  std::atomic<int> closes_per_turn_max{0};  // the most closes between two on_loop_turns
 
  private:
   mutable std::mutex mutex_;
@@ -457,6 +462,29 @@ TEST_P(ReactorTest, ARequestTrickledAByteAtATimeIsClosedAtTheIdleTimeout) {
   }
   EXPECT_TRUE(closed);
   EXPECT_GE(elapsed_ms(begin), 190);
+}
+
+// Idle clients opened in one burst time out together: the sweep closes them a few per loop
+// turn (kIdleClosesPerTurnMax), so the live connections' requests are served between slices
+// of close work, and all of them still close soon after the timeout.
+TEST_P(ReactorTest, AnIdleCohortIsClosedAFewPerLoopTurn) {
+  constexpr int kCohort = 100;
+  static_assert(kCohort > 4 * static_cast<int>(kIdleClosesPerTurnMax));
+  ReactorOptions options;
+  options.idle_timeout_ms = 200;
+  auto server = serve(options);
+  ASSERT_EQ(server->error(), "");
+  std::vector<std::unique_ptr<Client>> cohort;
+  for (int i = 0; i < kCohort; i++) {
+    cohort.push_back(std::make_unique<Client>(server->port()));
+    ASSERT_TRUE(cohort.back()->connected());
+  }
+  const auto begin = Clock::now();
+  for (auto& client : cohort) EXPECT_TRUE(client->wait_closed());
+  EXPECT_LT(elapsed_ms(begin), 2'000);
+  EXPECT_TRUE(server->wait_closes(kCohort));  // the client may see its end first
+  EXPECT_GE(server->handler.closes_per_turn_max.load(), 1);
+  EXPECT_LE(server->handler.closes_per_turn_max.load(), static_cast<int>(kIdleClosesPerTurnMax));
 }
 
 TEST_P(ReactorTest, HandlerCloseFlushesThenCloses) {
