@@ -28,6 +28,8 @@ once more against a decoy (a second boxofficed on the same machine, the legitima
 still on the first): the legitimate p99 beside an attack on someone else is what the machine's
 shared cores cost them, and the ratio of the two is what the attack on this server costs them
 beyond that (reported).
+HOSTILE_KINDS=a,b (hostile_clients.py's kind names) runs only those kinds, to measure what
+each costs the legitimate clients (bench/README.md, "Hostile clients").
 Runs alone (ctest RUN_SERIAL): other tests would share the cores."""
 
 import json
@@ -47,6 +49,7 @@ from process_stats import fd_count, rss_kb, under_asan  # noqa: E402
 
 BOXOFFICED, LOAD = sys.argv[1], sys.argv[2]
 LONG = "--long" in sys.argv[3:]
+KINDS = os.environ.get("HOSTILE_KINDS", "")  # all of them when empty
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "hostile_clients.py")
 
@@ -138,7 +141,8 @@ class HostileClientsTest(unittest.TestCase):
         driver = subprocess.Popen(
             ["/usr/bin/python3", DRIVER, "--rpc-port", str(rpc_port), "--http-port",
              str(http_port), "--event", "H", "--active-s", str(ATTACK_S), "--quiet-s",
-             str(2 * TIMEOUT_S + 4), "--scale", str(SCALE), "--report", report_path],
+             str(2 * TIMEOUT_S + 4), "--scale", str(SCALE), "--report", report_path]
+            + (["--kinds", KINDS] if KINDS else []),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             time.sleep(1.5)  # the hostile connections are open and busy
