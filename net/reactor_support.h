@@ -15,8 +15,8 @@ namespace boxoffice::net {
 // (at least one every 10 ms: 800 a second per worker when nothing else happens). A cohort of
 // thousands timing out together (idle clients opened in one burst, and opened again as soon as
 // they are cut) would otherwise hold the loop for milliseconds of close work at a time, and the
-// live connections with it: 64 per turn put a legitimate client's p99 beside 4,000 such idle
-// connections at 1.6-1.8 ms, 8 per turn at 1.1-1.2 ms (bench/README.md, "Hostile clients").
+// live connections with it: beside 4,000 such idle connections a legitimate client's p99 was
+// 1.3-1.8 ms with 64 per turn, 1.2-1.3 ms with 8 (bench/README.md, "Hostile clients").
 inline constexpr uint32_t kIdleClosesPerTurnMax = 8;
 
 // Wall-clock milliseconds, the engine's clock (hold deadlines): CLOCK_REALTIME_COARSE, a few
