@@ -58,7 +58,7 @@ class HttpConnections {
   size_t sweep(int64_t now_ms);
 
   uint64_t refused() const { return refused_; }              // over connections_max: told 503
-  size_t open_count() const { return connections_.size(); }  // evhttp's not yet swept included
+  size_t open_count() const { return connections_.size(); }  // with those freed since the scan
 
   static constexpr int64_t kScanIntervalMs = 100;
   static constexpr size_t kShutDownsPerSweepMax = 16;
