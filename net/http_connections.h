@@ -22,7 +22,7 @@
 // lists the connections past their deadline; each call shuts down at most kShutDownsPerSweepMax
 // of them. A cohort of thousands timing out together (idle clients opened in one burst, and
 // opened again as soon as they are cut) is thus closed in small slices between the live
-// connections' requests instead of holding the thread for milliseconds of close work at once.
+// connections' requests instead of in long stretches of close work that they wait behind.
 //
 // Thread safety: one table per HTTP thread, used only by that thread.
 #pragma once

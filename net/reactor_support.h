@@ -14,8 +14,8 @@ namespace boxoffice::net {
 // Connections an idle sweep closes in one loop turn at most; the rest wait for the next turns
 // (at least one every 10 ms: 800 a second per worker when nothing else happens). A cohort of
 // thousands timing out together (idle clients opened in one burst, and opened again as soon as
-// they are cut) would otherwise hold the loop for milliseconds of close work at a time, and the
-// live connections with it: beside 4,000 such idle connections a legitimate client's p99 was
+// they are cut) would otherwise hold the loop for long stretches of close work, and the live
+// connections with it: beside 4,000 such idle connections a legitimate client's p99 was
 // 1.3-1.8 ms with 64 per turn, 1.2-1.3 ms with 8 (bench/README.md, "Hostile clients").
 inline constexpr uint32_t kIdleClosesPerTurnMax = 8;
 
