@@ -282,6 +282,11 @@ def layout_seeds():
         write("layout_fuzz", name + ".msgpack", pack(document))
     write("layout_fuzz", "deep_json_arrays.json", "[" * 100000 + "]" * 100000)
     write("layout_fuzz", "deep_json_objects.json", '{"a":' * 100000 + "1" + "}" * 100000)
+    # Many objects in one array: nlohmann's callback parser took time quadratic in them.
+    write("layout_fuzz", "rows_at_the_limit.json", json.dumps({"venue": "V", "zones": [
+        {"id": 1, "name": "Z", "price_cents": 1,
+         "rows": [{"label": str(r), "seats": 1} for r in range(1000)]}]}))
+    write("layout_fuzz", "many_objects_in_one_array.json", "[" + ",".join(["{}"] * 20000) + "]")
     write("layout_fuzz", "deep_msgpack.msgpack", b"\x91" * 100000 + b"\x00")
     write("layout_fuzz", "deep_msgpack_maps.msgpack", b"\x81\xa1a" * 100000 + b"\x00")
     write("layout_fuzz", "invalid_utf8.json", b'{"venue": "\xff\xfe", "zones": [{"id": 1, "name": "\xc0\xaf", '
