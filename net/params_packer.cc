@@ -14,7 +14,7 @@ namespace boxoffice::net {
 
 // nlohmann's SAX events for a body, into the packer. The body object itself is not a map of
 // its own: its entries join the params map the packer has open. `depth` counts the body's
-// containers open around an event, as parse_json_document's depth callback sees it.
+// containers open around an event, as parse_json_document counts a value's depth.
 class ParamsBodyHandler {
  public:
   ParamsBodyHandler(ParamsPacker* packer, uint32_t depth_max)

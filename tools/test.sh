@@ -6,7 +6,8 @@
 #   4. the libFuzzer targets (clang, ASan + UBSan), each briefly over its seed corpus.
 # Each build has its own directory (build, build-tsan, build-asan, build-fuzz); reruns are
 # incremental. The builds keep line tables only (-g1: file:line in every stack trace, 40% less
-# compile time than -g) and the sanitizer builds compile at -O1 (half the compile time of -O2).
+# compile time than -g) and the sanitizer builds compile at -O1 (half the compile time of -O2),
+# their test drivers at -O0 (tests/CMakeLists.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
