@@ -54,17 +54,34 @@ bufferevent* HttpConnections::open(int64_t now_ms) {
   bufferevent* socket = bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE);
   if (socket == nullptr) return nullptr;
   bufferevent_incref(socket);  // the table's own reference; evhttp holds the first
-  Connection& connection = connections_[socket];
+  Connection& connection = connections_[socket];  // stays where it is until erased
   connection.since_ms = now_ms;
   connection.over_cap = connections_.size() > connections_max_;
+  // Freed with the bufferevent, which outlives the entry: the scan drops the last reference
+  // before it erases the entry.
+  if (evbuffer_add_cb(bufferevent_get_input(socket), on_input, &connection) == nullptr) {
+    bufferevent_decref(socket);
+    connections_.erase(socket);
+    bufferevent_free(socket);
+    return nullptr;
+  }
   return socket;
+}
+
+void HttpConnections::on_input(evbuffer*, const evbuffer_cb_info* info, void* connection) {
+  if (info->n_added > 0) static_cast<Connection*>(connection)->bytes_arrived = true;
 }
 
 bool HttpConnections::request_read(bufferevent* socket) {
   auto it = connections_.find(socket);
   if (it == connections_.end()) return false;
-  if (it->second.state == State::kWaiting) it->second.state = State::kInRequest;
-  return it->second.over_cap;
+  Connection& connection = it->second;
+  if (connection.state == State::kWaiting) connection.state = State::kInRequest;
+  // Whole, so read (evhttp turns reading on itself when it writes the reply).
+  connection.request_seen_ms = kNever;
+  connection.paused_until_ms = kNever;
+  connection.bytes_arrived = false;
+  return connection.over_cap;
 }
 
 void HttpConnections::reply_given(bufferevent* socket, int64_t now_ms) {
@@ -73,6 +90,8 @@ void HttpConnections::reply_given(bufferevent* socket, int64_t now_ms) {
   Connection& connection = it->second;
   connection.since_ms = now_ms;
   connection.state = State::kWaiting;
+  // A pipelined request may already be here: its bytes count from now.
+  connection.bytes_arrived = evbuffer_get_length(bufferevent_get_input(socket)) > 0;
   if (connection.over_cap) {
     // The reply was a 503 with Connection: close: evhttp closes once it is written.
     connection.state = State::kRefused;
@@ -84,12 +103,35 @@ void HttpConnections::shut_down(bufferevent* socket, Connection& connection) {
   // Reads return the end of the stream at once: evhttp fails the connection and frees it,
   // resetting it if replies are stuck unread (no kernel memory is kept for them).
   connection.state = State::kShut;
+  if (connection.paused_until_ms != kNever) resume_reading(socket, connection);
   const evutil_socket_t fd = bufferevent_getfd(socket);
   if (fd < 0) return;
   if (evbuffer_get_length(bufferevent_get_output(socket)) > 0 || unsent_bytes(fd) > 0) {
     reset_on_close(fd);
   }
   ::shutdown(fd, SHUT_RDWR);
+}
+
+void HttpConnections::resume_reading(bufferevent* socket, Connection& connection) {
+  connection.paused_until_ms = kNever;
+  bufferevent_enable(socket, EV_READ);
+}
+
+void HttpConnections::pace(bufferevent* socket, Connection& connection, int64_t now_ms) {
+  BOXOFFICE_ASSERT(connection.state == State::kWaiting);
+  if (connection.paused_until_ms != kNever) {
+    if (now_ms >= connection.paused_until_ms) resume_due_.push_back(socket);
+    return;
+  }
+  if (!connection.bytes_arrived) return;  // idle: nothing to read, nothing to pace
+  if (connection.request_seen_ms == kNever) {
+    connection.request_seen_ms = now_ms;
+    return;
+  }
+  if (now_ms - connection.request_seen_ms < kTrickleGraceMs) return;
+  bufferevent_disable(socket, EV_READ);
+  connection.paused_until_ms = now_ms + kTrickleReadIntervalMs;
+  paced_++;
 }
 
 bool HttpConnections::past_deadline(const Connection& connection, int64_t now_ms) const {
@@ -109,6 +151,7 @@ bool HttpConnections::past_deadline(const Connection& connection, int64_t now_ms
 size_t HttpConnections::scan(int64_t now_ms) {
   scanned_at_ms_ = now_ms;
   due_.clear();
+  resume_due_.clear();
   size_t freed = 0;
   for (auto it = connections_.begin(); it != connections_.end();) {
     bufferevent* socket = it->first;
@@ -131,6 +174,8 @@ size_t HttpConnections::scan(int64_t now_ms) {
       refused_++;
     } else if (past_deadline(connection, now_ms)) {
       due_.push_back(socket);
+    } else if (connection.state == State::kWaiting && !connection.over_cap) {
+      pace(socket, connection, now_ms);
     }
     ++it;
   }
@@ -149,6 +194,16 @@ size_t HttpConnections::sweep(int64_t now_ms) {
     if (freed_by_evhttp(socket) || !past_deadline(it->second, now_ms)) continue;
     shut_down(socket, it->second);
     shut_downs++;
+  }
+  for (size_t resumed = 0; resumed < kReadsResumedPerSweepMax && !resume_due_.empty();) {
+    bufferevent* socket = resume_due_.back();
+    resume_due_.pop_back();
+    auto it = connections_.find(socket);
+    BOXOFFICE_ASSERT(it != connections_.end());  // as for due_
+    // Its request may have been read since (a reply turned reading on), or it was shut down.
+    if (freed_by_evhttp(socket) || it->second.paused_until_ms == kNever) continue;
+    resume_reading(socket, it->second);
+    resumed++;
   }
   return freed;
 }

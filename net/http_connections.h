@@ -24,6 +24,16 @@
 // opened again as soon as they are cut) is thus closed in small slices between the live
 // connections' requests instead of in long stretches of close work that they wait behind.
 //
+// Trickled requests are read on the table's schedule. A request still not whole
+// kTrickleGraceMs after its first bytes were seen (by a scan) has its connection's reading
+// turned off (bufferevent_disable: evhttp's own reads wait; the kernel keeps the bytes) for
+// kTrickleReadIntervalMs; then sweep() turns reading on again, at most kReadsResumedPerSweepMax
+// connections a call, and the next scan turns it off again if the request is still not whole.
+// Thousands of slowloris clients sending a byte each in step thus cost the HTTP thread a few
+// reads per tick, spread out, instead of one wake-up per byte all at once; a legitimate request
+// is whole within milliseconds of its first byte and is never paced. A paced connection still
+// meets its deadline: shutting it down turns reading on, so evhttp sees the end of the stream.
+//
 // Thread safety: one table per HTTP thread, used only by that thread.
 #pragma once
 
@@ -33,6 +43,8 @@
 #include <vector>
 
 struct bufferevent;
+struct evbuffer;
+struct evbuffer_cb_info;
 struct event_base;
 
 namespace boxoffice::net {
@@ -60,8 +72,13 @@ class HttpConnections {
   uint64_t refused() const { return refused_; }              // over connections_max: told 503
   size_t open_count() const { return connections_.size(); }  // with those freed since the scan
 
+  uint64_t paced() const { return paced_; }  // times a trickled request's reading was paced
+
   static constexpr int64_t kScanIntervalMs = 100;
   static constexpr size_t kShutDownsPerSweepMax = 16;
+  static constexpr int64_t kTrickleGraceMs = 1000;
+  static constexpr int64_t kTrickleReadIntervalMs = 500;
+  static constexpr size_t kReadsResumedPerSweepMax = 16;
 
  private:
   enum class State : uint8_t {
@@ -70,24 +87,36 @@ class HttpConnections {
     kRefused,    // over the cap, told 503 at since_ms; cut after a grace if still open
     kShut,       // shut down; evhttp frees it on its next read
   };
+  static constexpr int64_t kNever = INT64_MAX;
   struct Connection {
     int64_t since_ms = 0;
+    // Pacing a trickled request (kWaiting only): when a scan first saw its bytes, and until when
+    // its reading is off.
+    int64_t request_seen_ms = kNever;
+    int64_t paused_until_ms = kNever;
     State state = State::kWaiting;
     bool over_cap = false;
+    bool bytes_arrived = false;  // since the last reply (set by the input buffer's callback)
   };
+  static void on_input(evbuffer* input, const evbuffer_cb_info* info, void* connection);
   static void shut_down(bufferevent* socket, Connection& connection);
+  static void resume_reading(bufferevent* socket, Connection& connection);
   bool past_deadline(const Connection& connection, int64_t now_ms) const;
+  void pace(bufferevent* socket, Connection& connection, int64_t now_ms);
   size_t scan(int64_t now_ms);
 
   event_base* base_;
   const uint32_t connections_max_;
   const int64_t request_timeout_ms_;
   std::unordered_map<bufferevent*, Connection> connections_;
-  // Past their deadline at the last scan, to shut down (the table's reference keeps each valid:
-  // entries are erased only by the scan, which makes the list anew).
+  // Past their deadline at the last scan, to shut down, and paused ones whose reading is due
+  // again (the table's reference keeps each valid: entries are erased only by the scan, which
+  // makes the lists anew).
   std::vector<bufferevent*> due_;
+  std::vector<bufferevent*> resume_due_;
   int64_t scanned_at_ms_ = INT64_MIN / 2;
   uint64_t refused_ = 0;
+  uint64_t paced_ = 0;
 };
 
 }  // namespace boxoffice::net

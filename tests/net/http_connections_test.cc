@@ -1,9 +1,11 @@
-// HttpConnections: connections past their deadline are shut down a few per sweep, and a
-// connection whose request arrived after the scan that listed it is left alone. The sockets are
-// Unix socket pairs: the table's end is given to a bufferevent as evhttp would, and the peer's
-// end tells whether the table shut it down (end of stream).
+// HttpConnections: connections past their deadline are shut down a few per sweep, a connection
+// whose request arrived after the scan that listed it is left alone, and a request trickled past
+// the grace is read on the table's schedule. The sockets are Unix socket pairs: the table's end is
+// given to a bufferevent as evhttp would, and the peer's end tells whether the table shut it down
+// (end of stream).
 #include "net/http_connections.h"
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <gtest/gtest.h>
@@ -15,7 +17,11 @@
 namespace boxoffice::net {
 namespace {
 
-constexpr int64_t kTimeoutMs = 1000;
+constexpr int64_t kTimeoutMs = 10'000;
+constexpr int64_t kScanMs = HttpConnections::kScanIntervalMs;
+constexpr int64_t kGraceMs = HttpConnections::kTrickleGraceMs;
+constexpr int64_t kIntervalMs = HttpConnections::kTrickleReadIntervalMs;
+static_assert(kGraceMs + 2 * kIntervalMs + 4 * kScanMs < kTimeoutMs, "the tests pace before cuts");
 
 void on_event(bufferevent*, short, void*) {}
 
@@ -51,6 +57,7 @@ class HttpConnectionsTest : public ::testing::Test {
       ASSERT_NE(socket, nullptr);
       ASSERT_EQ(bufferevent_setfd(socket, fds[0]), 0);
       bufferevent_setcb(socket, nullptr, nullptr, on_event, nullptr);
+      bufferevent_enable(socket, EV_READ);  // as evhttp does to read a request
       peers_.push_back({socket, fds[1]});
     }
   }
@@ -59,6 +66,18 @@ class HttpConnectionsTest : public ::testing::Test {
     char byte;
     return ::recv(peer.fd, &byte, 1, MSG_DONTWAIT) == 0;  // end of stream, not EAGAIN
   }
+
+  // The peer sends a byte; returns how many bytes the table's end has read so far (after a pass
+  // of the loop, which reads whatever the socket has if reading is on).
+  size_t trickle(const Peer& peer) {
+    EXPECT_EQ(::send(peer.fd, "G", 1, MSG_DONTWAIT), 1);
+    return bytes_read(peer);
+  }
+  size_t bytes_read(const Peer& peer) {
+    event_base_loop(base_, EVLOOP_NONBLOCK);
+    return evbuffer_get_length(bufferevent_get_input(peer.socket));
+  }
+  static bool reading(const Peer& peer) { return bufferevent_get_enabled(peer.socket) & EV_READ; }
 
   int shut_count() const {
     int count = 0;
@@ -119,6 +138,101 @@ TEST_F(HttpConnectionsTest, ConnectionsFreedByEvhttpAreForgotten) {
   EXPECT_EQ(table_->sweep(HttpConnections::kScanIntervalMs), 1u);
   EXPECT_EQ(table_->open_count(), 4u);
   EXPECT_EQ(shut_count(), 0);
+}
+
+TEST_F(HttpConnectionsTest, ARequestTrickledPastTheGraceIsReadOnTheTablesSchedule) {
+  open(1, 0);
+  const Peer& peer = peers_[0];
+  EXPECT_EQ(trickle(peer), 1u);
+  int64_t now_ms = kScanMs;
+  table_->sweep(now_ms);  // the scan sees the request's first bytes
+  for (; now_ms < kScanMs + kGraceMs; now_ms += kScanMs) table_->sweep(now_ms);
+  EXPECT_EQ(trickle(peer), 2u);  // within the grace: read as it comes
+  EXPECT_EQ(table_->paced(), 0u);
+  table_->sweep(now_ms);  // past the grace: paused
+  EXPECT_EQ(table_->paced(), 1u);
+  EXPECT_FALSE(reading(peer));
+  EXPECT_EQ(trickle(peer), 2u);
+  EXPECT_EQ(trickle(peer), 2u);
+  // Read again once the interval has passed (at the first scan after it), every byte waiting.
+  const int64_t paused_ms = now_ms;
+  for (now_ms += kScanMs; now_ms < paused_ms + kIntervalMs; now_ms += kScanMs) {
+    table_->sweep(now_ms);
+    EXPECT_EQ(bytes_read(peer), 2u) << now_ms;
+  }
+  table_->sweep(now_ms);
+  EXPECT_TRUE(reading(peer));
+  EXPECT_EQ(bytes_read(peer), 4u);
+  // Still not whole at the next scan: paused again.
+  table_->sweep(now_ms + kScanMs);
+  EXPECT_EQ(table_->paced(), 2u);
+  EXPECT_EQ(trickle(peer), 4u);
+  // The request was whole after all (the bytes read when reading resumed): it is no longer paced.
+  table_->sweep(now_ms + kScanMs + kIntervalMs);
+  EXPECT_EQ(bytes_read(peer), 5u);
+  table_->request_read(peer.socket);
+  EXPECT_TRUE(reading(peer));
+  table_->sweep(now_ms + 2 * kScanMs + kIntervalMs);
+  EXPECT_EQ(table_->paced(), 2u);
+}
+
+TEST_F(HttpConnectionsTest, WholeRequestsAndIdleConnectionsAreNeverPaced) {
+  open(2, 0);
+  const Peer& busy = peers_[0];
+  const Peer& idle = peers_[1];
+  int64_t now_ms = 0;
+  for (int request = 0; request < 5; request++) {
+    // A request in two parts that straddle a scan, then its reply: the next one starts afresh.
+    EXPECT_GT(trickle(busy), 0u);
+    table_->sweep(now_ms += kScanMs);
+    EXPECT_GT(trickle(busy), 0u);
+    table_->request_read(busy.socket);
+    evbuffer_drain(bufferevent_get_input(busy.socket), 2);  // as evhttp parses it
+    table_->reply_given(busy.socket, now_ms);
+    table_->sweep(now_ms += kGraceMs);
+  }
+  EXPECT_EQ(table_->paced(), 0u);
+  EXPECT_TRUE(reading(busy));
+  EXPECT_TRUE(reading(idle));
+  EXPECT_EQ(shut_count(), 0);
+}
+
+TEST_F(HttpConnectionsTest, APausedConnectionIsCutAtItsDeadlineWithReadingOn) {
+  open(1, 0);
+  const Peer& peer = peers_[0];
+  trickle(peer);
+  table_->sweep(kScanMs);
+  table_->sweep(kScanMs + kGraceMs);
+  ASSERT_EQ(table_->paced(), 1u);
+  ASSERT_FALSE(reading(peer));
+  // Paused until past its deadline (evhttp must read to see the end of the stream and free it).
+  table_->sweep(kTimeoutMs);
+  EXPECT_EQ(shut_count(), 1);
+  EXPECT_TRUE(reading(peer));
+}
+
+TEST_F(HttpConnectionsTest, ReadingResumesAFewConnectionsPerSweep) {
+  constexpr int kCohort = 40;
+  constexpr int kPerSweep = static_cast<int>(HttpConnections::kReadsResumedPerSweepMax);
+  static_assert(kCohort > 2 * kPerSweep, "the cohort takes three sweeps");
+  open(kCohort, 0);
+  for (const Peer& peer : peers_) trickle(peer);
+  table_->sweep(kScanMs);
+  table_->sweep(kScanMs + kGraceMs);  // the cohort trickles in step: all paused at once
+  ASSERT_EQ(table_->paced(), static_cast<uint64_t>(kCohort));
+  auto reading_count = [this] {
+    int count = 0;
+    for (const Peer& peer : peers_) count += reading(peer);
+    return count;
+  };
+  EXPECT_EQ(reading_count(), 0);
+  const int64_t due_ms = kScanMs + kGraceMs + kIntervalMs;
+  table_->sweep(due_ms);
+  EXPECT_EQ(reading_count(), kPerSweep);
+  table_->sweep(due_ms + 10);
+  EXPECT_EQ(reading_count(), 2 * kPerSweep);
+  table_->sweep(due_ms + 20);
+  EXPECT_EQ(reading_count(), kCohort);
 }
 
 }  // namespace
