@@ -41,13 +41,16 @@ struct HttpServer::Worker {
   // Activated by each request: it runs after the callbacks already queued in this pass of the
   // loop (one priority for everything, so nothing can starve it).
   event* turn = nullptr;
-  event* tick = nullptr;          // every tick_ms
-  event* accept_retry = nullptr;  // re-enables the listener after an accept error
-  int stop_fd = -1;               // eventfd: HttpServer::stop() writes, the loop runs stop()
+  event* tick = nullptr;  // every tick_ms
+  // Re-enables the listener after an accept error, or on the next pass of the loop after a
+  // slice of accepts.
+  event* accept_retry = nullptr;
+  int stop_fd = -1;  // eventfd: HttpServer::stop() writes, the loop runs stop()
   event* stop_event = nullptr;
   bool turn_pending = false;
   bool stopping = false;
   int64_t accept_error_logged_at_ms = 0;
+  uint32_t accepted_in_slice = 0;
   uint64_t refused_reported = 0;  // connections->refused() already told to the routes
   // The Date header of this second's replies, made once a second rather than by evhttp for
   // each reply (gmtime_r and a printf, ~3% of a hold's server CPU).
@@ -311,8 +314,20 @@ void on_tick(evutil_socket_t, short, void* arg) {
   worker->sweep_connections(monotonic_ms());  // a few per tick (HttpConnections)
 }
 
+// evconnlistener accepts until the backlog is empty, unless its callback disables it: a storm
+// of a thousand connections (idle clients reconnecting together) would be a stretch of accept
+// work that every open connection's request waits behind. Accepting rests for a pass of the loop
+// after each kAcceptsPerSliceMax, so requests already read are served between the slices.
+constexpr uint32_t kAcceptsPerSliceMax = 16;
+
 bufferevent* on_new_connection(event_base*, void* arg) {
   auto* worker = static_cast<HttpServer::Worker*>(arg);
+  if (++worker->accepted_in_slice == kAcceptsPerSliceMax) {
+    worker->accepted_in_slice = 0;
+    evconnlistener_disable(worker->listener);  // after this connection
+    const timeval next_pass{0, 0};
+    event_add(worker->accept_retry, &next_pass);
+  }
   bufferevent* socket = worker->connections->open(monotonic_ms());
   if (socket != nullptr) worker->routes->connection_opened();
   return socket;

@@ -294,6 +294,20 @@ TEST_F(HttpServerTest, AFloodOfProbesDoesNotHoldBackSaleReplies) {
   EXPECT_LT(slowest_ms, 1000) << "a sale's reply waited behind the probes";
 }
 
+TEST_F(HttpServerTest, AStormOfConnectionsIsAcceptedAndEveryOneServed) {
+  // More connections than one slice of accepts, all in the listen backlog before the server
+  // accepts any: accepting rests between slices and must always resume.
+  constexpr int kStorm = 300;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kStorm; ++i) clients.push_back(std::make_unique<Client>(server_->port()));
+  int served = 0;
+  for (auto& client : clients) {
+    if (client->send("GET", "/v1/ping").status != 200) break;  // not accepted (10 s timeout)
+    served++;
+  }
+  EXPECT_EQ(served, kStorm);
+}
+
 TEST_F(HttpServerTest, StopAnswersWhatArrivedAndJoins) {
   Client client(server_->port());
   EXPECT_EQ(client.send("GET", "/v1/ping").status, 200);
