@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace boxoffice::net {
@@ -78,11 +79,28 @@ class HttpConnectionsTest : public ::testing::Test {
     return evbuffer_get_length(bufferevent_get_input(peer.socket));
   }
   static bool reading(const Peer& peer) { return bufferevent_get_enabled(peer.socket) & EV_READ; }
+  int reading_count() const {
+    int count = 0;
+    for (const Peer& peer : peers_) count += reading(peer);
+    return count;
+  }
 
   int shut_count() const {
     int count = 0;
     for (const Peer& peer : peers_) count += shut(peer);
     return count;
+  }
+
+  // Sweeps at first_ms and then every tick (10 ms): each sweep must add per_sweep to what
+  // `counted` counts, until all of the cohort is counted. Returns the last sweep's time.
+  template <typename Count>
+  int64_t expect_slices(int64_t first_ms, int per_sweep, int cohort, Count counted) {
+    int64_t now_ms = first_ms;
+    for (int expected = per_sweep;; expected += per_sweep, now_ms += 10) {
+      table_->sweep(now_ms);
+      EXPECT_EQ(counted(), std::min(expected, cohort)) << "sweep at " << now_ms << " ms";
+      if (expected >= cohort) return now_ms;
+    }
   }
 
   event_base* base_ = nullptr;
@@ -97,14 +115,9 @@ TEST_F(HttpConnectionsTest, ACohortPastItsDeadlineIsShutDownAFewPerSweep) {
   open(kCohort, 0);
   table_->sweep(kTimeoutMs - 1);  // scans: none is due yet
   EXPECT_EQ(shut_count(), 0);
-  const int64_t scan_ms = kTimeoutMs - 1 + HttpConnections::kScanIntervalMs;
-  table_->sweep(scan_ms);
-  EXPECT_EQ(shut_count(), kPerSweep);
-  table_->sweep(scan_ms + 10);
-  EXPECT_EQ(shut_count(), 2 * kPerSweep);
-  table_->sweep(scan_ms + 20);
-  EXPECT_EQ(shut_count(), kCohort);
-  table_->sweep(scan_ms + HttpConnections::kScanIntervalMs);
+  const int64_t last_ms =
+      expect_slices(kTimeoutMs - 1 + kScanMs, kPerSweep, kCohort, [this] { return shut_count(); });
+  table_->sweep(last_ms + kScanMs);
   EXPECT_EQ(shut_count(), kCohort);
 }
 
@@ -220,19 +233,9 @@ TEST_F(HttpConnectionsTest, ReadingResumesAFewConnectionsPerSweep) {
   table_->sweep(kScanMs);
   table_->sweep(kScanMs + kGraceMs);  // the cohort trickles in step: all paused at once
   ASSERT_EQ(table_->paced(), static_cast<uint64_t>(kCohort));
-  auto reading_count = [this] {
-    int count = 0;
-    for (const Peer& peer : peers_) count += reading(peer);
-    return count;
-  };
   EXPECT_EQ(reading_count(), 0);
-  const int64_t due_ms = kScanMs + kGraceMs + kIntervalMs;
-  table_->sweep(due_ms);
-  EXPECT_EQ(reading_count(), kPerSweep);
-  table_->sweep(due_ms + 10);
-  EXPECT_EQ(reading_count(), 2 * kPerSweep);
-  table_->sweep(due_ms + 20);
-  EXPECT_EQ(reading_count(), kCohort);
+  expect_slices(kScanMs + kGraceMs + kIntervalMs, kPerSweep, kCohort,
+                [this] { return reading_count(); });
 }
 
 }  // namespace
